@@ -1,0 +1,125 @@
+"""The read model: rows written from events by the projection activity; lists and dashboards read it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(50), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(20))
+    department: Mapped[str | None] = mapped_column(String(50))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(50))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    worker_name: Mapped[str] = mapped_column(String(50))
+    worker_phone: Mapped[str] = mapped_column(String(20))
+    worker_occupation: Mapped[str | None] = mapped_column(String(50))
+    worker_platform: Mapped[str | None] = mapped_column(String(100))
+    station: Mapped[str | None] = mapped_column(String(200))
+    counterparty: Mapped[str | None] = mapped_column(String(200))
+    amount_claimed: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    amount_recovered: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    meeting_id: Mapped[str | None] = mapped_column(String(40))
+    # Denormalised for index-backed filters: every department with an assignment on the case,
+    # whether any assignment is overdue, and character uni/bigrams for substring search in Chinese
+    # (the embedded server ships no pg_trgm).
+    departments: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
+    overdue: Mapped[bool] = mapped_column(Boolean)
+    search_tokens: Mapped[list[str]] = mapped_column(ARRAY(Text))
+
+    __table_args__ = (
+        Index("ix_cases_created_at_id", "created_at", "id"),
+        Index("ix_cases_status_created_at", "status", "created_at"),
+        Index("ix_cases_category_created_at", "category", "created_at"),
+        Index("ix_cases_departments", "departments", postgresql_using="gin"),
+        Index("ix_cases_search_tokens", "search_tokens", postgresql_using="gin"),
+        Index("ix_cases_overdue_created_at", "created_at", postgresql_where="overdue"),
+    )
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    department: Mapped[str] = mapped_column(String(50), primary_key=True)
+    role: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ack_due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    provisional: Mapped[bool] = mapped_column(Boolean)
+    warning: Mapped[bool] = mapped_column(Boolean)
+    overdue: Mapped[bool] = mapped_column(Boolean)
+    suspended: Mapped[bool] = mapped_column(Boolean)
+    supervised: Mapped[bool] = mapped_column(Boolean)
+    extension_requested: Mapped[bool] = mapped_column(Boolean)
+    suspension_requested: Mapped[bool] = mapped_column(Boolean)
+    returns: Mapped[int] = mapped_column(Integer)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_assignments_department_status_ack_due_at", "department", "status", "ack_due_at"),)
+
+
+class CaseEvent(Base):
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(60))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(50))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)

@@ -1,0 +1,59 @@
+"""The worker process: settings → logging → Temporal client → Worker(WORKFLOWS, activities)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from zoneinfo import ZoneInfo
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from casebridge.activities import build_activities
+from casebridge.db.session import make_engine, make_session_factory
+from casebridge.logs import configure_logging
+from casebridge.settings import Settings, get_settings
+from casebridge.temporal import connect
+from casebridge.workflows import WORKFLOWS
+
+log = structlog.get_logger(__name__)
+
+
+def build_worker(client: Client, settings: Settings, activities: list[object]) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=activities,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+    )
+
+
+async def serve(settings: Settings) -> None:
+    engine = make_engine(settings.require_database_url(), pool_size=settings.worker_db_pool_size)
+    client = await connect(settings)
+    activities = build_activities(
+        make_session_factory(engine), settings.calendar_overrides, ZoneInfo(settings.timezone)
+    )
+    worker = build_worker(client, settings, activities)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker started", task_queue=settings.task_queue, namespace=settings.temporal_namespace)
+    async with worker:
+        await stop.wait()
+        log.info("worker stopping")
+    await engine.dispose()
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.json_logs, settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

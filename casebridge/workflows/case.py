@@ -1,0 +1,386 @@
+"""CaseWorkflow: one per case, workflow id = case id. The source of truth for the case.
+
+Deterministic: it drives the pure ``CaseMachine``; deadlines come from an activity and are
+recorded; timers are ``wait_condition`` timeouts, never polling. Human actions are updates whose
+validators reject an illegal action before anything is recorded; each update returns only after
+its events are projected, so the API reads its own writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from casebridge.activities.deadlines import DeadlineActivities
+    from casebridge.activities.projection import ProjectionActivities
+    from casebridge.domain.case import CaseMachine, canonical_duration
+    from casebridge.domain.errors import DomainError
+    from casebridge.domain.model import (
+        Actor,
+        AgendaCommand,
+        CaseInput,
+        CaseSnapshot,
+        CaseState,
+        CaseStatus,
+        CaseTextCommand,
+        DecisionCommand,
+        DepartmentCommand,
+        ExtensionCommand,
+        FeedbackCommand,
+        MeetingDecisionCommand,
+        ProjectionBatch,
+        ResolveCommand,
+        RouteCommand,
+        Schedule,
+        ScheduleRequest,
+        SuspendCommand,
+        TextCommand,
+    )
+
+T = TypeVar("T")
+
+SCHEDULE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    # A duration that does not parse can never succeed; everything else (I/O) is worth retrying.
+    non_retryable_error_types=["InvalidDuration", "CalendarScanLimitExceeded"],
+)
+PROJECTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+TERMINAL = (CaseStatus.CLOSED, CaseStatus.WITHDRAWN)
+
+
+@dataclass
+class CaseWorkflowInput:
+    case: CaseInput | None = None
+    # Set when the workflow continues as new: the state it carries on with.
+    state: CaseState | None = None
+
+
+@contextmanager
+def rejecting() -> Iterator[None]:
+    """Turn a domain error into an ApplicationError the caller sees (and Temporal matches by name)."""
+    try:
+        yield
+    except DomainError as exc:
+        raise ApplicationError(str(exc), exc.zh, exc.en, type=type(exc).__name__, non_retryable=True) from exc
+
+
+@workflow.defn
+class CaseWorkflow:
+    @workflow.init
+    def __init__(self, args: CaseWorkflowInput) -> None:
+        if args.state is not None:
+            self.machine = CaseMachine(args.state)
+            self._opened = True
+        else:
+            assert args.case is not None
+            self.machine = CaseMachine.open(args.case, workflow.now())
+            self._opened = False
+        self._requested = args.case.departments if args.case is not None else None
+        self._projection_lock = asyncio.Lock()
+        self._wake = False
+
+    # --- the main loop: initial routing, then durable timers until the case ends --------------
+
+    @workflow.run
+    async def run(self, args: CaseWorkflowInput) -> str:
+        if not self._opened:
+            for department, role in self.machine.initial_routes(self._requested):
+                schedule = await self._schedule(self.machine.schedule_request(department, workflow.now()))
+                self.machine.issue(department, role, schedule, workflow.now(), self._creator(args))
+            self._opened = True
+        await self._project()
+        while True:
+            if self.machine.state.status in TERMINAL:
+                await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.machine.outbox)
+                return self.machine.state.status.value
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.machine.outbox)
+                workflow.continue_as_new(CaseWorkflowInput(state=self.machine.state))
+            next_at = self.machine.next_trigger_at()
+            self._wake = False
+            if next_at is None or next_at > workflow.now():
+                timeout = None if next_at is None else next_at - workflow.now()
+                try:
+                    await workflow.wait_condition(lambda: self._wake, timeout=timeout)
+                except TimeoutError:
+                    pass
+            self.machine.fire_due(workflow.now())
+            await self._project()
+
+    @staticmethod
+    def _creator(args: CaseWorkflowInput) -> str:
+        return args.case.created_by if args.case is not None else "system"
+
+    async def _schedule(self, request: ScheduleRequest) -> Schedule:
+        return await workflow.execute_activity_method(
+            DeadlineActivities.compute_schedule,
+            request,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=SCHEDULE_RETRY,
+        )
+
+    async def _project(self) -> None:
+        """Write pending events and the current snapshot to the read model, in order."""
+        async with self._projection_lock:
+            while self.machine.outbox:
+                events = list(self.machine.outbox)
+                snapshot = self.machine.snapshot()
+                await workflow.execute_activity_method(
+                    ProjectionActivities.project_case,
+                    ProjectionBatch(case=snapshot, events=events),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=PROJECTION_RETRY,
+                )
+                del self.machine.outbox[: len(events)]
+
+    async def _apply(self, action: Callable[[], None]) -> CaseSnapshot:
+        with rejecting():
+            action()
+        self._wake = True
+        await self._project()
+        return self.machine.snapshot()
+
+    # --- reads ----------------------------------------------------------------------------
+
+    @workflow.query
+    def snapshot(self) -> CaseSnapshot:
+        return self.machine.snapshot()
+
+    @workflow.update
+    async def opened(self) -> CaseSnapshot:
+        """Returns once the case has been routed and projected (the API's create waits on it)."""
+        await workflow.wait_condition(lambda: self._opened)
+        await self._project()
+        return self.machine.snapshot()
+
+    # --- officer: routing -------------------------------------------------------------------
+
+    @workflow.update
+    async def route(self, cmd: RouteCommand) -> CaseSnapshot:
+        schedule = await self._schedule(self.machine.schedule_request(cmd.department, workflow.now()))
+
+        def route() -> None:
+            # Checked again: another update may have routed the department while we computed.
+            self.machine.check_route(cmd.department, cmd.role)
+            self.machine.issue(cmd.department, cmd.role, schedule, workflow.now(), cmd.actor.username)
+
+        return await self._apply(route)
+
+    @route.validator
+    def _validate_route(self, cmd: RouteCommand) -> None:
+        with rejecting():
+            self.machine.check_route(cmd.department, cmd.role)
+
+    # --- department actions ---------------------------------------------------------------
+
+    @workflow.update
+    async def acknowledge(self, cmd: DepartmentCommand) -> CaseSnapshot:
+        return await self._apply(lambda: self.machine.acknowledge(cmd.actor, cmd.department, workflow.now()))
+
+    @acknowledge.validator
+    def _validate_acknowledge(self, cmd: DepartmentCommand) -> None:
+        with rejecting():
+            self.machine.check_acknowledge(cmd.actor, cmd.department)
+
+    @workflow.update
+    async def return_assignment(self, cmd: TextCommand) -> CaseSnapshot:
+        return await self._apply(
+            lambda: self.machine.return_assignment(cmd.actor, cmd.department, cmd.text, workflow.now())
+        )
+
+    @return_assignment.validator
+    def _validate_return(self, cmd: TextCommand) -> None:
+        with rejecting():
+            self.machine.check_return(cmd.actor, cmd.department)
+
+    @workflow.update
+    async def report_progress(self, cmd: TextCommand) -> CaseSnapshot:
+        return await self._apply(
+            lambda: self.machine.report_progress(cmd.actor, cmd.department, cmd.text, workflow.now())
+        )
+
+    @report_progress.validator
+    def _validate_progress(self, cmd: TextCommand) -> None:
+        with rejecting():
+            self.machine.check_progress(cmd.actor, cmd.department)
+
+    @workflow.update
+    async def complete(self, cmd: TextCommand) -> CaseSnapshot:
+        return await self._apply(lambda: self.machine.complete(cmd.actor, cmd.department, cmd.text, workflow.now()))
+
+    @complete.validator
+    def _validate_complete(self, cmd: TextCommand) -> None:
+        with rejecting():
+            self.machine.check_complete(cmd.actor, cmd.department)
+
+    # --- extensions -----------------------------------------------------------------------
+
+    @workflow.update
+    async def request_extension(self, cmd: ExtensionCommand) -> CaseSnapshot:
+        return await self._apply(
+            lambda: self.machine.request_extension(cmd.actor, cmd.department, cmd.duration, cmd.reason, workflow.now())
+        )
+
+    @request_extension.validator
+    def _validate_request_extension(self, cmd: ExtensionCommand) -> None:
+        with rejecting():
+            self.machine.check_request_extension(cmd.actor, cmd.department)
+            canonical_duration(cmd.duration)
+
+    @workflow.update
+    async def decide_extension(self, cmd: DecisionCommand) -> CaseSnapshot:
+        schedule: Schedule | None = None
+        if cmd.approved:
+            with rejecting():
+                assignment = self.machine.check_decide_extension(cmd.department)
+            request = assignment.extension_request
+            assert request is not None
+            schedule = await self._schedule(CaseMachine.reschedule_request(assignment, request.duration))
+        return await self._apply(
+            lambda: self.machine.decide_extension(cmd.actor, cmd.department, cmd.approved, schedule, workflow.now())
+        )
+
+    @decide_extension.validator
+    def _validate_decide_extension(self, cmd: DecisionCommand) -> None:
+        with rejecting():
+            self.machine.check_decide_extension(cmd.department)
+
+    # --- suspension -----------------------------------------------------------------------
+
+    @workflow.update
+    async def suspend(self, cmd: SuspendCommand) -> CaseSnapshot:
+        return await self._apply(
+            lambda: self.machine.suspend(cmd.actor, cmd.department, cmd.reason, cmd.until_department, workflow.now())
+        )
+
+    @suspend.validator
+    def _validate_suspend(self, cmd: SuspendCommand) -> None:
+        with rejecting():
+            self.machine.check_suspend(cmd.actor, cmd.department, cmd.until_department)
+
+    @workflow.update
+    async def decide_suspension(self, cmd: DecisionCommand) -> CaseSnapshot:
+        return await self._apply(
+            lambda: self.machine.decide_suspension(cmd.actor, cmd.department, cmd.approved, workflow.now())
+        )
+
+    @decide_suspension.validator
+    def _validate_decide_suspension(self, cmd: DecisionCommand) -> None:
+        with rejecting():
+            self.machine.check_decide_suspension(cmd.department)
+
+    @workflow.update
+    async def resume(self, cmd: DepartmentCommand) -> CaseSnapshot:
+        return await self._apply(lambda: self.machine.resume(cmd.actor, cmd.department, workflow.now()))
+
+    @resume.validator
+    def _validate_resume(self, cmd: DepartmentCommand) -> None:
+        with rejecting():
+            self.machine.check_resume(cmd.actor, cmd.department)
+
+    # --- officer: case actions ------------------------------------------------------------
+
+    @workflow.update
+    async def escalate(self, cmd: CaseTextCommand) -> CaseSnapshot:
+        return await self._apply(lambda: self.machine.escalate(cmd.actor, cmd.text, workflow.now()))
+
+    @escalate.validator
+    def _validate_escalate(self, cmd: CaseTextCommand) -> None:
+        with rejecting():
+            self.machine.check_escalate()
+
+    @workflow.update
+    async def resolve(self, cmd: ResolveCommand) -> CaseSnapshot:
+        return await self._apply(
+            lambda: self.machine.resolve(cmd.actor, cmd.summary, cmd.amount_recovered, workflow.now())
+        )
+
+    @resolve.validator
+    def _validate_resolve(self, cmd: ResolveCommand) -> None:
+        with rejecting():
+            self.machine.check_resolve()
+
+    @workflow.update
+    async def record_feedback(self, cmd: FeedbackCommand) -> CaseSnapshot:
+        return await self._apply(
+            lambda: self.machine.record_feedback(cmd.actor, cmd.satisfied, cmd.comment, workflow.now())
+        )
+
+    @record_feedback.validator
+    def _validate_feedback(self, cmd: FeedbackCommand) -> None:
+        with rejecting():
+            self.machine.check_feedback()
+
+    @workflow.update
+    async def withdraw(self, cmd: CaseTextCommand) -> CaseSnapshot:
+        return await self._apply(lambda: self.machine.withdraw(cmd.actor, cmd.text, workflow.now()))
+
+    @withdraw.validator
+    def _validate_withdraw(self, cmd: CaseTextCommand) -> None:
+        with rejecting():
+            self.machine.check_withdraw()
+
+    # --- the joint meeting seam -------------------------------------------------------------
+
+    @workflow.update
+    async def add_to_agenda(self, cmd: AgendaCommand) -> CaseSnapshot:
+        return await self._apply(lambda: self.machine.add_to_agenda(cmd.actor, cmd.meeting_id, workflow.now()))
+
+    @add_to_agenda.validator
+    def _validate_add_to_agenda(self, cmd: AgendaCommand) -> None:
+        with rejecting():
+            self.machine.check_add_to_agenda(cmd.meeting_id)
+
+    @workflow.update
+    async def record_decision(self, cmd: MeetingDecisionCommand) -> CaseSnapshot:
+        schedules = {}
+        for department in [cmd.lead_department, *cmd.assist_departments]:
+            request = self.machine.schedule_request(department, workflow.now(), cmd.resolve_within)
+            schedules[department] = await self._schedule(request)
+        return await self._apply(
+            lambda: self.machine.record_decision(
+                cmd.actor,
+                cmd.meeting_id,
+                cmd.decision,
+                schedules,
+                cmd.lead_department,
+                cmd.assist_departments,
+                cmd.resolve_within,
+                workflow.now(),
+            )
+        )
+
+    @record_decision.validator
+    def _validate_record_decision(self, cmd: MeetingDecisionCommand) -> None:
+        with rejecting():
+            self.machine.check_record_decision(cmd.meeting_id, cmd.lead_department, cmd.assist_departments)
+            canonical_duration(cmd.resolve_within)
+
+    # --- calendar updates -----------------------------------------------------------------
+
+    @workflow.update
+    async def recompute_deadlines(self, actor: Actor) -> int:
+        """Recompute provisional deadlines after the calendar gained data; returns how many moved."""
+        moved = 0
+        for assignment in self.machine.recomputable():
+            schedule = await self._schedule(CaseMachine.reschedule_request(assignment))
+            if self.machine.apply_recomputed(assignment.department, schedule, workflow.now()):
+                moved += 1
+        self._wake = True
+        await self._project()
+        return moved
