@@ -48,9 +48,7 @@ def load_calendar(overrides: Path | None) -> WorkingCalendar:
     try:
         stat = path.stat()
     except OSError as exc:
-        raise CalendarOverrideError(
-            f"{path}: cannot read the calendar override file: {exc.strerror}"
-        ) from exc
+        raise CalendarOverrideError(f"{path}: cannot read the calendar override file: {exc.strerror}") from exc
     version = (stat.st_mtime_ns, stat.st_size)
     with _cache_lock:
         hit = _cache.get(path)
@@ -91,9 +89,7 @@ def parse_calendar_override(text: str, source: str) -> WorkingCalendar:
 
     unknown = set(document) - {"years"}
     if unknown:
-        raise CalendarOverrideError(
-            f"{source}: unknown key {sorted(unknown)[0]!r}; expected only [years.YYYY] tables"
-        )
+        raise CalendarOverrideError(f"{source}: unknown key {sorted(unknown)[0]!r}; expected only [years.YYYY] tables")
     # An empty file (everything commented out) means no overrides, not an error: failing here
     # would stop every deadline computation.
     years = document.get("years", {})
@@ -121,9 +117,7 @@ def _parse_year(source: str, year_key: str, schedule: Any) -> tuple[set[date], s
         raise CalendarOverrideError(f"{where}: must be a table with 'holidays' and 'workdays'")
     unknown = set(schedule) - _YEAR_KEYS
     if unknown:
-        raise CalendarOverrideError(
-            f"{where}: unknown key {sorted(unknown)[0]!r}; expected 'holidays' and 'workdays'"
-        )
+        raise CalendarOverrideError(f"{where}: unknown key {sorted(unknown)[0]!r}; expected 'holidays' and 'workdays'")
     if "holidays" not in schedule:
         raise CalendarOverrideError(f"{where}: 'holidays' is missing; it replaces the whole year")
 

@@ -15,7 +15,8 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from casebridge.activities import build_activities
-from casebridge.domain.model import Actor, CaseInput, CaseSnapshot, Worker as CaseWorker
+from casebridge.domain.model import Actor, CaseInput, CaseSnapshot
+from casebridge.domain.model import Worker as CaseWorker
 from casebridge.domain.policy import Policy
 from casebridge.policy_source import load_policy
 from casebridge.settings import DEFAULT_POLICY

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 15:37:44.552931
+Create Date: 2026-11-28
 """
 
 from collections.abc import Sequence

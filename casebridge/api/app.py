@@ -1,0 +1,83 @@
+"""The FastAPI app factory. Engines and clients are made in the lifespan, never at import."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from temporalio.client import Client
+
+from casebridge.api.errors import install_error_handlers
+from casebridge.api.metrics import install_metrics
+from casebridge.api.routes import admin, auth, cases, health, public, stream
+from casebridge.api.state import AppState
+from casebridge.api.stream import EventBroadcaster
+from casebridge.db.session import make_engine, make_session_factory
+from casebridge.policy_source import load_policy
+from casebridge.settings import Settings
+from casebridge.temporal import connect
+
+STATIC = Path(__file__).parent / "static"
+CASE_PATH = re.compile(r"^/api/v1/(?:public/)?cases/([^/]+)")
+
+DESCRIPTION = """
+Casebridge coordinates the rights cases of delivery riders, couriers and drivers across
+departments. Every case is a durable Temporal workflow; reads come from PostgreSQL.
+
+Errors are `{"detail": "中文 / English"}` with 401, 403, 404, 409 (not valid in the current
+state) or 422 (invalid input). Text limits: `title` 1–200, `description` 1–10 000, worker `name`
+1–50, `phone` a mainland mobile number, other free text 1–2 000 characters; `limit` 1–200.
+"""
+
+
+def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
+    settings = settings or Settings()
+    policy = load_policy(settings.policy)  # a bad policy stops start-up with file, key and problem
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.require_database_url())
+        sessions = make_session_factory(engine)
+        client = temporal or await connect(settings)
+        broadcaster = EventBroadcaster(sessions)
+        broadcaster.start()
+        app.state.casebridge = AppState(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            temporal=client,
+            policy=policy,
+            tz=ZoneInfo(settings.timezone),
+            broadcaster=broadcaster,
+        )
+        try:
+            yield
+        finally:
+            await broadcaster.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="Casebridge", version="1", description=DESCRIPTION, lifespan=lifespan)
+    install_error_handlers(app)
+    install_metrics(app)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        match = CASE_PATH.match(request.url.path)
+        case_id = match.group(1) if match else None
+        with structlog.contextvars.bound_contextvars(request_id=request_id, case_id=case_id):
+            response = await call_next(request)
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+    for module in (auth, cases, public, stream, admin, health):
+        app.include_router(module.router)
+    app.mount("/", StaticFiles(directory=STATIC, html=True), name="web")
+    return app

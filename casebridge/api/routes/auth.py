@@ -1,0 +1,39 @@
+"""Log in (a bearer token) and who am I."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, status
+
+from casebridge.api.deps import CurrentUser, SessionDep, StateDep
+from casebridge.api.schemas import Me, Token
+from casebridge.api.security import issue_token
+from casebridge.db.models import User
+from casebridge.passwords import verify_password
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+@router.post("/auth/token", response_model=Token, summary="Log in with username and password (form fields)")
+async def login(
+    username: Annotated[str, Form(min_length=1, max_length=50)],
+    password: Annotated[str, Form(min_length=1, max_length=200)],
+    state: StateDep,
+    session: SessionDep,
+) -> Token:
+    user = await session.get(User, username)
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="用户名或密码错误 / wrong username or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    ttl = timedelta(minutes=state.settings.token_ttl_minutes)
+    return Token(access_token=issue_token(user.username, state.settings.secret_key.get_secret_value(), ttl))
+
+
+@router.get("/me", response_model=Me)
+async def me(user: CurrentUser) -> Me:
+    return Me(username=user.username, role=user.role, department=user.department)

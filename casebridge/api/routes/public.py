@@ -1,0 +1,33 @@
+"""The worker's own status lookup: case id + last four digits of the phone, no login, nothing personal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+
+from casebridge.api.deps import SessionDep, StateDep
+from casebridge.api.schemas import PublicCaseOut
+from casebridge.db import queries
+
+router = APIRouter(prefix="/api/v1/public", tags=["public"])
+
+NOT_FOUND = "没有找到该个案，请核对编号和手机号后四位 / no case matches that id and phone number"
+
+
+@router.get("/cases/{case_id}", response_model=PublicCaseOut, summary="Case status for the worker")
+async def public_case(
+    case_id: str,
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    phone_last4: Annotated[str, Query(pattern=r"^\d{4}$", description="last 4 digits of the worker's phone")],
+) -> PublicCaseOut:
+    client = request.client.host if request.client else "unknown"
+    if state.public_lookups.blocked(client):
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail="查询过于频繁，请稍后再试 / too many lookups")
+    case = await queries.get_case(session, case_id) if len(case_id) <= 32 else None
+    if case is None or not case.worker_phone.endswith(phone_last4):
+        state.public_lookups.failed(client)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND)
+    return PublicCaseOut(id=case.id, status=case.status, updated_at=case.updated_at.astimezone(state.tz))

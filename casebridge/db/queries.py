@@ -1,0 +1,90 @@
+"""Read-model queries for the API. Every hot list is index-backed (see models.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from casebridge.db.models import Assignment, Case, CaseEvent
+from casebridge.db.search import like_pattern, query_tokens
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    status: str | None = None
+    category: str | None = None
+    department: str | None = None
+    overdue: bool | None = None
+    q: str | None = None
+    # Set for department users: only cases with an assignment for this department.
+    visible_to_department: str | None = None
+
+
+def _apply(statement: Select[_T], f: CaseFilter) -> Select[_T]:
+    conditions = []
+    if f.status:
+        conditions.append(Case.status == f.status)
+    if f.category:
+        conditions.append(Case.category == f.category)
+    for department in (f.department, f.visible_to_department):
+        if department:
+            conditions.append(Case.departments.contains([department]))
+    if f.overdue is not None:
+        conditions.append(Case.overdue.is_(f.overdue))
+    if f.q:
+        searchable: list[InstrumentedAttribute[str]] = [Case.title, Case.description, Case.worker_name]
+        for word in f.q.split():
+            tokens = query_tokens(word)
+            if tokens:
+                conditions.append(Case.search_tokens.contains(tokens))
+            pattern = like_pattern(word)
+            conditions.append(or_(*(column.ilike(pattern, escape="\\") for column in searchable)))
+    return statement.where(and_(*conditions)) if conditions else statement
+
+
+async def list_cases(session: AsyncSession, f: CaseFilter, limit: int, offset: int) -> tuple[list[Case], int]:
+    page = _apply(select(Case), f).order_by(Case.created_at.desc(), Case.id.desc()).limit(limit).offset(offset)
+    cases = list(await session.scalars(page))
+    total = await session.scalar(_apply(select(func.count()).select_from(Case), f))
+    return cases, int(total or 0)
+
+
+async def assignments_for(session: AsyncSession, case_ids: Sequence[str]) -> dict[str, list[Assignment]]:
+    result: dict[str, list[Assignment]] = {case_id: [] for case_id in case_ids}
+    if not case_ids:
+        return result
+    rows = await session.scalars(
+        select(Assignment).where(Assignment.case_id.in_(case_ids)).order_by(Assignment.issued_at, Assignment.department)
+    )
+    for row in rows:
+        result[row.case_id].append(row)
+    return result
+
+
+async def get_case(session: AsyncSession, case_id: str) -> Case | None:
+    return await session.get(Case, case_id, populate_existing=True)
+
+
+async def events_for(session: AsyncSession, case_id: str) -> list[CaseEvent]:
+    return list(await session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
+
+
+async def open_cases_with_provisional_deadlines(session: AsyncSession) -> list[str]:
+    rows = await session.scalars(
+        select(Assignment.case_id)
+        .join(Case, Case.id == Assignment.case_id)
+        .where(
+            Assignment.provisional.is_(True),
+            Assignment.status.in_(["pending_ack", "acknowledged"]),
+            Case.status.in_(["in_progress", "escalated", "resolved"]),
+        )
+        .distinct()
+    )
+    return list(rows)
