@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from casebridge.activities import build_activities
+from casebridge.calendar_source import CalendarOverrideError, load_calendar
 from casebridge.db.session import make_engine, make_session_factory
 from casebridge.logs import configure_logging
 from casebridge.settings import Settings, get_settings
@@ -52,6 +53,11 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.json_logs, settings.log_level)
+    try:
+        # Fail at start-up, not at the first deadline, when the calendar override is broken.
+        load_calendar(settings.calendar_overrides)
+    except CalendarOverrideError as exc:
+        raise SystemExit(f"casebridge worker: {exc}") from exc
     asyncio.run(serve(settings))
 
 

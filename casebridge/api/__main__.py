@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from casebridge.api.app import create_app
+from casebridge.domain.policy import PolicyError
 from casebridge.logs import configure_logging
 from casebridge.settings import get_settings
 
@@ -12,8 +13,12 @@ from casebridge.settings import get_settings
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.json_logs, settings.log_level)
+    try:
+        app = create_app(settings)
+    except PolicyError as exc:
+        raise SystemExit(f"casebridge api: {exc}") from exc
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,

@@ -1,0 +1,170 @@
+"""End to end on the real stack: the seed's stories over HTTP, and SIGKILL durability."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.stack import Stack, running_stack
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("stack")) as running:
+        yield running
+
+
+def create(client: httpx.Client, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/api/v1/cases", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def act(client: httpx.Client, headers: dict[str, str], path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = client.post(path, json=body, headers=headers)
+    assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def event_types(client: httpx.Client, headers: dict[str, str], case_id: str) -> list[str]:
+    events = client.get(f"/api/v1/cases/{case_id}/events", headers=headers).json()
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    return [e["type"] for e in events]
+
+
+def assignment(case: dict[str, Any], department: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(a for a in case["assignments"] if a["department"] == department)
+    return found
+
+
+def test_the_seed_stories_end_to_end(stack: Stack) -> None:
+    officer, hrss, justice, traffic = (stack.token(u) for u in ("officer", "hrss", "justice", "traffic"))
+    with stack.client() as client:
+        # 1. The truck driver: traffic leads the liability finding, HR's clock waits on it.
+        truck = create(
+            client,
+            officer,
+            {
+                "worker": {"name": "陈力", "phone": "13800138000", "occupation": "卡车司机", "platform": "昆磨高速"},
+                "category": "work_injury",
+                "title": "卸货时摔伤，事故责任有争议，工伤赔偿无着落",
+                "description": "卡车司机陈力在卸货时从车上滑落，腿部骨折。",
+                "station": "司机之家",
+                "departments": ["traffic", "hrss"],
+            },
+        )
+        base = f"/api/v1/cases/{truck['id']}/assignments"
+        act(client, traffic, f"{base}/traffic/acknowledge")
+        act(client, hrss, f"{base}/hrss/acknowledge")
+        suspended = act(
+            client, officer, f"{base}/hrss/suspend", {"reason": "等待责任认定", "until_department": "traffic"}
+        )
+        assert assignment(suspended, "hrss")["suspended"]
+        done = act(client, traffic, f"{base}/traffic/complete", {"outcome": "责任认定书已出具"})
+        assert not assignment(done, "hrss")["suspended"]
+        act(client, hrss, f"{base}/hrss/complete", {"outcome": "认定为工伤，赔偿已到位"})
+        act(client, officer, f"/api/v1/cases/{truck['id']}/resolve", {"summary": "工伤赔偿已到位"})
+        closed = act(client, officer, f"/api/v1/cases/{truck['id']}/feedback", {"satisfied": True})
+        assert closed["status"] == "closed"
+
+        # 2. The courier: HR leads, legal aid assists; the amounts are recorded.
+        courier = create(
+            client,
+            officer,
+            {
+                "worker": {"name": "杨书", "phone": "13912345678", "occupation": "快递员"},
+                "category": "wage_arrears",
+                "title": "快递员一年工资未发",
+                "description": "杨书一年没有拿到工资。",
+                "amount_claimed": "36000",
+            },
+        )
+        assert {a["department"]: a["role"] for a in courier["assignments"]} == {"hrss": "lead", "justice": "assist"}
+        base = f"/api/v1/cases/{courier['id']}/assignments"
+        for dept, headers in (("hrss", hrss), ("justice", justice)):
+            act(client, headers, f"{base}/{dept}/acknowledge")
+            act(client, headers, f"{base}/{dept}/complete", {"outcome": "已办结"})
+        resolved = act(
+            client,
+            officer,
+            f"/api/v1/cases/{courier['id']}/resolve",
+            {"summary": "追回欠薪", "amount_recovered": "36000"},
+        )
+        assert (resolved["amount_claimed"], resolved["amount_recovered"]) == ("36000.00", "36000.00")
+
+        # 3. The rider's hazard report: acknowledged within hours by traffic.
+        hazard = create(
+            client,
+            officer,
+            {
+                "worker": {"name": "李松", "phone": "13711112222", "occupation": "外卖骑手"},
+                "category": "safety_hazard",
+                "title": "空调外机松动",
+                "description": "景亮社区楼道外空调外机悬空松动，随时可能坠落。",
+            },
+        )
+        acked = act(client, traffic, f"/api/v1/cases/{hazard['id']}/assignments/traffic/acknowledge")
+        assert assignment(acked, "traffic")["status"] == "acknowledged"
+
+        public = client.get(f"/api/v1/public/cases/{truck['id']}", params={"phone_last4": "8000"})
+        assert public.json()["status"] == "closed"
+
+
+def test_worker_and_api_killed_nothing_lost_and_missed_deadline_fires(stack: Stack) -> None:
+    officer = stack.token("officer")
+    with stack.client() as client:
+        body = {
+            "worker": {"name": "王五", "phone": "13600001111"},
+            "category": "hotline_urgent",
+            "title": "紧急工单",
+            "description": "测试：确认时限 8 秒。",
+        }
+        urgent = create(client, officer, body)
+        others = [create(client, officer, {**body, "category": "wage_arrears", "title": f"欠薪 {i}"}) for i in range(3)]
+        before = {c["id"]: event_types(client, officer, c["id"]) for c in [urgent, *others]}
+        ack_due = assignment(urgent, "traffic")["ack_due_at"]
+
+    stack.kill("worker")
+    stack.kill("api")
+    time.sleep(10)  # the 8-second acknowledgement deadline passes while nothing runs
+    stack.start("worker")
+    stack.start("api")
+    stack.wait_ready()
+
+    officer = stack.token("officer")
+    with stack.client() as client:
+        for case_id, types in before.items():
+            after = event_types(client, officer, case_id)
+            assert after[: len(types)] == types, "no event lost or rewritten"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            case = client.get(f"/api/v1/cases/{urgent['id']}", headers=officer).json()
+            if case["status"] == "escalated":
+                break
+            time.sleep(0.5)
+        types = event_types(client, officer, urgent["id"])
+        assert "assignment.overdue" in types, types
+        assert case["status"] == "escalated", "overdue past escalate_after_overdue escalates"
+        assert assignment(case, "traffic")["ack_due_at"] == ack_due, "deadline intact"
+        assert assignment(case, "traffic")["overdue"]
+        listed = client.get("/api/v1/cases", params={"overdue": "true"}, headers=officer).json()
+        assert urgent["id"] in [c["id"] for c in listed["items"]]
+
+
+def test_health_metrics_and_ui_are_served(stack: Stack) -> None:
+    with stack.client() as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        ready = client.get("/readyz").json()
+        assert ready["checks"] == {"database": True, "worker": True, "temporal": True}
+        page = client.get("/")
+        assert page.status_code == 200 and "Casebridge" in page.text
+        assert client.get("/openapi.json").json()["info"]["title"] == "Casebridge"
+        assert "casebridge_http_requests" in client.get("/metrics").text
