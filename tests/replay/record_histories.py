@@ -1,0 +1,46 @@
+"""Record the seed scenarios' workflow histories into tests/replay/histories/.
+
+Run it (``python -m tests.replay.record_histories``) only when a workflow change is meant to be
+incompatible and is guarded by ``workflow.patched``; otherwise the saved histories are what proves
+old cases still replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from casebridge.db.migrate import upgrade_async
+from casebridge.db.session import make_engine, make_session_factory
+from casebridge.devstack import free_port, start_postgres
+from tests.conftest import binary
+from tests.replay.scenarios import SCENARIOS
+from tests.support import running_worker
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="casebridge-record-"))
+    with start_postgres(data_dir, free_port()) as pg:
+        await upgrade_async(pg.url)
+        engine = make_engine(pg.url)
+        env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=binary("temporal-test-server"))
+        try:
+            for name, scenario in SCENARIOS.items():
+                async with running_worker(env.client, make_session_factory(engine)) as cases:
+                    handle = await scenario(env, cases)
+                    history = await handle.fetch_history()
+                    (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+        finally:
+            await env.shutdown()
+            await engine.dispose()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(record())
