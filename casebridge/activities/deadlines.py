@@ -45,7 +45,8 @@ def compute_schedule(request: ScheduleRequest, calendar: WorkingCalendar, tz: tz
         due_at=due_at,
         ack_escalate_at=ack_escalate.at,
         resolve_escalate_at=resolve_escalate.at,
-        provisional=provisional or ack_escalate.provisional or resolve_escalate.provisional,
+        # Provisional describes the deadlines people see; the escalation instants follow them.
+        provisional=provisional,
     )
 
 

@@ -178,6 +178,5 @@ def _require_aware(moment: datetime, name: str) -> None:
 
 def _scan_limit(start_day: date) -> CalendarScanLimitExceeded:
     return CalendarScanLimitExceeded(
-        f"no deadline found within {MAX_SCAN_DAYS} days after {start_day.isoformat()}; "
-        "check the calendar data"
+        f"no deadline found within {MAX_SCAN_DAYS} days after {start_day.isoformat()}; check the calendar data"
     )

@@ -36,6 +36,7 @@ from casebridge.domain.model import (
     EscalationTrigger,
     Event,
     ExtensionRequest,
+    Schedule,
     ScheduleRequest,
     SuspensionRequest,
 )
@@ -193,20 +194,23 @@ class CaseMachine:
         self,
         department: str,
         role: AssignmentRole,
-        schedule: Any,
+        schedule: Schedule,
         now: datetime,
         actor: str,
         *,
+        issued_at: datetime | None = None,
         supervised: bool = False,
         resolve_within: str | None = None,
         meeting_id: str | None = None,
     ) -> Assignment:
+        """Issue (or reissue) an assignment. ``issued_at`` is the instant its deadlines were
+        computed from — both clocks count from it, so it must be the schedule request's instant."""
         policy = self.state.policy
         assignment = Assignment(
             department=department,
             role=role,
             status=A.PENDING_ACK,
-            issued_at=now,
+            issued_at=issued_at or now,
             ack_within=policy.ack_within,
             resolve_within=resolve_within or policy.resolve_within,
             warn_at=list(policy.warn_at),
@@ -222,6 +226,7 @@ class CaseMachine:
         data: dict[str, Any] = {
             "department": department,
             "role": role.value,
+            "issued_at": _iso(issued_at or now),
             "ack_due_at": _iso(schedule.ack_due_at),
             "due_at": _iso(schedule.due_at),
             "provisional": schedule.provisional,
@@ -265,6 +270,7 @@ class CaseMachine:
         count = self.state.returns.get(department, 0) + 1
         self.state.returns[department] = count
         self._emit("assignment.returned", now, actor.username, department=department, reason=reason, count=count)
+        self._end_waits_on(department, now, f"{department} returned its assignment")
         if count >= 2 and self.state.status is CaseStatus.IN_PROGRESS:
             self._escalate(
                 EscalationTrigger.RETURNED_TWICE,
@@ -306,10 +312,24 @@ class CaseMachine:
         assignment.suspension_request = None
         on_time = now <= clock.due_at(assignment)
         self._emit("assignment.completed", now, actor.username, department=department, outcome=outcome, on_time=on_time)
-        # A suspension that waited on this department's finding ends by itself.
+        self._end_waits_on(department, now, f"{department} completed")
+
+    def _end_waits_on(self, department: str, now: datetime, because: str) -> None:
+        """Suspensions that waited on this department end by themselves; requests to wait for
+        it are moot and are closed, so they cannot block a later request."""
         for other in self.state.assignments:
             if other.suspended_since is not None and other.suspended_until_department == department:
-                self._resume(other, now, SYSTEM_ACTOR, because=f"{department} completed")
+                self._resume(other, now, SYSTEM_ACTOR, because=because)
+            request = other.suspension_request
+            if request is not None and request.until_department == department:
+                other.suspension_request = None
+                self._emit(
+                    "assignment.suspension_rejected",
+                    now,
+                    SYSTEM_ACTOR,
+                    department=other.department,
+                    because=because,
+                )
 
     # --- extensions -------------------------------------------------------------------------
 
@@ -352,6 +372,7 @@ class CaseMachine:
                 "assignment.extension_rejected", now, actor.username, department=department, duration=request.duration
             )
             return
+        assert schedule is not None, "an approved extension needs its new schedule"
         previous = clock.due_at(assignment)
         assignment.extensions.append(request.duration)
         assignment.schedule = schedule
@@ -406,13 +427,13 @@ class CaseMachine:
             until_department=until_department,
         )
 
-    def check_decide_suspension(self, department: str) -> Assignment:
+    def check_decide_suspension(self, department: str, approved: bool = True) -> Assignment:
         self._require_open_for_work()
         assignment = self.assignment(department)
         if assignment.suspension_request is None:
             raise InvalidTransition("没有待审批的中止申请", "there is no suspension request to decide")
         until = assignment.suspension_request.until_department
-        if until is not None:
+        if approved and until is not None:
             awaited = self._find(until)
             if awaited is None or awaited.status not in ACTIVE_ASSIGNMENT_STATUSES:
                 raise InvalidTransition(
@@ -422,7 +443,7 @@ class CaseMachine:
         return assignment
 
     def decide_suspension(self, actor: Actor, department: str, approved: bool, now: datetime) -> None:
-        assignment = self.check_decide_suspension(department)
+        assignment = self.check_decide_suspension(department, approved)
         request = assignment.suspension_request
         assert request is not None
         assignment.suspension_request = None
@@ -499,7 +520,7 @@ class CaseMachine:
         """Open assignments whose deadlines were computed without calendar data."""
         return [a for a in self.state.assignments if a.status in ACTIVE_ASSIGNMENT_STATUSES and a.schedule.provisional]
 
-    def apply_recomputed(self, department: str, schedule: Any, now: datetime) -> bool:
+    def apply_recomputed(self, department: str, schedule: Schedule, now: datetime, actor: str = SYSTEM_ACTOR) -> bool:
         assignment = self.assignment(department)
         old = assignment.schedule
         if (old.ack_due_at, old.due_at, old.provisional) == (
@@ -514,7 +535,7 @@ class CaseMachine:
         self._emit(
             "assignment.deadline_recomputed",
             now,
-            SYSTEM_ACTOR,
+            actor,
             department=department,
             previous_due_at=_iso(previous_due),
             due_at=_iso(clock.due_at(assignment)),
@@ -655,6 +676,10 @@ class CaseMachine:
     def check_record_decision(self, meeting_id: str, lead: str, assist: list[str]) -> None:
         if self.state.status is not CaseStatus.ESCALATED:
             raise InvalidTransition("个案不在联席会议议程上", "the case is not waiting for a meeting decision")
+        if self.state.meeting_id != meeting_id:
+            raise InvalidTransition(
+                f"本案不在会议 {meeting_id} 的议程上", f"the case is not on the agenda of meeting {meeting_id}"
+            )
         for department in [lead, *assist]:
             if department not in self.state.departments_known:
                 raise UnknownDepartment(f"未知单位 {department}", f"unknown department {department!r}")
@@ -666,11 +691,12 @@ class CaseMachine:
         actor: Actor,
         meeting_id: str,
         decision: str,
-        schedules: dict[str, Any],
+        schedules: dict[str, Schedule],
         lead: str,
         assist: list[str],
         resolve_within: str,
         now: datetime,
+        issued_at: datetime | None = None,
     ) -> None:
         """Reissue the named departments' assignments as supervised work; leave the others."""
         self.check_record_decision(meeting_id, lead, assist)
@@ -698,6 +724,7 @@ class CaseMachine:
                 schedules[department],
                 now,
                 actor.username,
+                issued_at=issued_at,
                 supervised=True,
                 resolve_within=resolve_within,
                 meeting_id=meeting_id,

@@ -88,8 +88,7 @@ class Duration:
         limit = MAX_AMOUNT[unit]
         if not 1 <= self.amount <= limit:
             raise InvalidDuration(
-                f"时限超出范围 / duration out of range: {self.amount} {self.unit} "
-                f"(allowed 1 to {limit} {self.unit})"
+                f"时限超出范围 / duration out of range: {self.amount} {self.unit} (allowed 1 to {limit} {self.unit})"
             )
 
     def __str__(self) -> str:
@@ -102,15 +101,12 @@ def parse_duration(text: str) -> Duration:
     stripped = text.strip()
     match = _ENGLISH.fullmatch(stripped.lower()) or _CHINESE.fullmatch(stripped)
     if match is None:
-        raise InvalidDuration(
-            f"时限格式无效 / invalid duration {text!r}: accepted forms are {ACCEPTED_FORMS}"
-        )
+        raise InvalidDuration(f"时限格式无效 / invalid duration {text!r}: accepted forms are {ACCEPTED_FORMS}")
     number, unit_text = match.groups()
     unit = _UNIT_WORDS[" ".join(unit_text.split())]
     amount = int(number)
     if not 1 <= amount <= MAX_AMOUNT[unit]:
         raise InvalidDuration(
-            f"时限超出范围 / duration out of range {text!r}: "
-            f"N must be from 1 to {MAX_AMOUNT[unit]} for {unit.value}"
+            f"时限超出范围 / duration out of range {text!r}: N must be from 1 to {MAX_AMOUNT[unit]} for {unit.value}"
         )
     return Duration(amount, unit)

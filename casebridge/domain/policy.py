@@ -112,6 +112,8 @@ def parse_policy(data: Mapping[str, Any], source: str) -> Policy:
     meeting = data.get("meeting", {})
     if not isinstance(meeting, Mapping):
         raise PolicyError(source, "meeting", "must be a table")
+    for key in set(meeting) - {"interval"}:
+        raise PolicyError(source, f"meeting.{key}", "unknown key")
     interval = _duration(source, "meeting.interval", meeting.get("interval", "30 days"))
 
     raw_departments = data.get("departments")
@@ -121,7 +123,10 @@ def parse_policy(data: Mapping[str, Any], source: str) -> Policy:
     for code, raw in raw_departments.items():
         if not isinstance(raw, Mapping):
             raise PolicyError(source, f"departments.{code}", "must be a table with a name")
-        departments[code] = Department(code, _text(source, f"departments.{code}.name", raw.get("name")))
+        name = _text(source, f"departments.{code}.name", raw.get("name"))
+        for key in set(raw) - {"name"}:
+            raise PolicyError(source, f"departments.{code}.{key}", "unknown key")
+        departments[code] = Department(code, name)
 
     raw_categories = data.get("categories")
     if not isinstance(raw_categories, Mapping) or not raw_categories:

@@ -100,8 +100,11 @@ class CaseWorkflow:
     async def run(self, args: CaseWorkflowInput) -> str:
         if not self._opened:
             for department, role in self.machine.initial_routes(self._requested):
-                schedule = await self._schedule(self.machine.schedule_request(department, workflow.now()))
-                self.machine.issue(department, role, schedule, workflow.now(), self._creator(args))
+                request = self.machine.schedule_request(department, workflow.now())
+                schedule = await self._schedule(request)
+                self.machine.issue(
+                    department, role, schedule, workflow.now(), self._creator(args), issued_at=request.issued_at
+                )
             self._opened = True
         await self._project()
         while True:
@@ -172,12 +175,15 @@ class CaseWorkflow:
 
     @workflow.update
     async def route(self, cmd: RouteCommand) -> CaseSnapshot:
-        schedule = await self._schedule(self.machine.schedule_request(cmd.department, workflow.now()))
+        request = self.machine.schedule_request(cmd.department, workflow.now())
+        schedule = await self._schedule(request)
 
         def route() -> None:
             # Checked again: another update may have routed the department while we computed.
             self.machine.check_route(cmd.department, cmd.role)
-            self.machine.issue(cmd.department, cmd.role, schedule, workflow.now(), cmd.actor.username)
+            self.machine.issue(
+                cmd.department, cmd.role, schedule, workflow.now(), cmd.actor.username, issued_at=request.issued_at
+            )
 
         return await self._apply(route)
 
@@ -282,7 +288,7 @@ class CaseWorkflow:
     @decide_suspension.validator
     def _validate_decide_suspension(self, cmd: DecisionCommand) -> None:
         with rejecting():
-            self.machine.check_decide_suspension(cmd.department)
+            self.machine.check_decide_suspension(cmd.department, cmd.approved)
 
     @workflow.update
     async def resume(self, cmd: DepartmentCommand) -> CaseSnapshot:
@@ -348,9 +354,10 @@ class CaseWorkflow:
 
     @workflow.update
     async def record_decision(self, cmd: MeetingDecisionCommand) -> CaseSnapshot:
+        issued_at = workflow.now()
         schedules = {}
         for department in [cmd.lead_department, *cmd.assist_departments]:
-            request = self.machine.schedule_request(department, workflow.now(), cmd.resolve_within)
+            request = self.machine.schedule_request(department, issued_at, cmd.resolve_within)
             schedules[department] = await self._schedule(request)
         return await self._apply(
             lambda: self.machine.record_decision(
@@ -362,6 +369,7 @@ class CaseWorkflow:
                 cmd.assist_departments,
                 cmd.resolve_within,
                 workflow.now(),
+                issued_at,
             )
         )
 
@@ -379,7 +387,7 @@ class CaseWorkflow:
         moved = 0
         for assignment in self.machine.recomputable():
             schedule = await self._schedule(CaseMachine.reschedule_request(assignment))
-            if self.machine.apply_recomputed(assignment.department, schedule, workflow.now()):
+            if self.machine.apply_recomputed(assignment.department, schedule, workflow.now(), actor.username):
                 moved += 1
         self._wake = True
         await self._project()

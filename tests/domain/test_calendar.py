@@ -34,8 +34,7 @@ HOLIDAYS_2026 = (
     | _span("2026-10-01", "2026-10-07")  # 国庆节
 )
 WORKDAYS_2026 = {
-    date.fromisoformat(d)
-    for d in ("2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10")
+    date.fromisoformat(d) for d in ("2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10")
 }
 CAL_2026 = WorkingCalendar(frozenset(HOLIDAYS_2026), frozenset(WORKDAYS_2026), frozenset({2026}))
 
@@ -109,9 +108,7 @@ def test_sixty_working_days_across_spring_festival_qingming_and_labour_day() -> 
         ("2026-02-21 09:00", "2026-03-01 00:00", "last day Sat 02-28 is worked (调休): no roll"),
     ],
 )
-def test_seven_days_rolls_a_last_day_off_to_the_next_working_day(
-    issued: str, expected: str, why: str
-) -> None:
+def test_seven_days_rolls_a_last_day_off_to_the_next_working_day(issued: str, expected: str, why: str) -> None:
     assert deadline(at(issued), "7 days") == Deadline(at=at(expected), provisional=False), why
 
 
@@ -174,13 +171,9 @@ def test_a_single_skipped_unknown_day_makes_working_days_provisional() -> None:
     # Issued Fri 2022-12-30: Sat 12-31 is skipped, Sun 2023-01-01 skipped, Mon 01-02 counted.
     # The counted day's year is known, but whether Sat 12-31 was a make-up workday is not.
     only_2023 = WorkingCalendar(known_years=frozenset({2023}))
-    assert deadline(at("2022-12-30 10:00"), "1 working day", only_2023) == Deadline(
-        at("2023-01-03 00:00"), True
-    )
+    assert deadline(at("2022-12-30 10:00"), "1 working day", only_2023) == Deadline(at("2023-01-03 00:00"), True)
     both_years = WorkingCalendar(known_years=frozenset({2022, 2023}))
-    assert deadline(at("2022-12-30 10:00"), "1 working day", both_years) == Deadline(
-        at("2023-01-03 00:00"), False
-    )
+    assert deadline(at("2022-12-30 10:00"), "1 working day", both_years) == Deadline(at("2023-01-03 00:00"), False)
 
 
 def test_merged_replaces_whole_years_and_keeps_the_others() -> None:
