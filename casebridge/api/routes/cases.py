@@ -145,8 +145,9 @@ async def create_case(
             raise UnknownDepartment(
                 f"未知单位 {unknown[0]}（可选：{known}）", f"unknown department {unknown[0]!r} ({known})"
             )
-        if len(set(body.departments)) != len(body.departments):
-            raise UnknownDepartment("单位重复", "a department is named twice")
+        twice = sorted({d for d in body.departments if body.departments.count(d) > 1})
+        if twice:
+            raise UnknownDepartment(f"单位 {twice[0]} 重复", f"department {twice[0]!r} is named twice")
     case_id = new_case_id(user.username, idempotency_key)
     if idempotency_key is not None and await queries.get_case(session, case_id) is not None:
         response.headers["Idempotent-Replayed"] = "true"

@@ -1,0 +1,76 @@
+"""Process settings, read once from the environment (prefix ``CASEBRIDGE_``).
+
+Outside dev mode a default secret is refused: a real deployment must set its own.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "casebridge-dev-secret-change-me"
+DEFAULT_POLICY = Path(__file__).parent / "policy" / "default.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CASEBRIDGE_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    data_dir: Path = Path(".data")
+    policy: Path = DEFAULT_POLICY
+    calendar_overrides: Path | None = None
+    timezone: str = "Asia/Shanghai"
+
+    database_url: str | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str = "casebridge"
+    task_queue: str = "casebridge"
+
+    # Ports of the embedded servers that `make run` (casebridge.devstack) starts when
+    # CASEBRIDGE_DATABASE_URL / CASEBRIDGE_TEMPORAL_ADDRESS are unset. All bind 127.0.0.1 only.
+    embedded_pg_port: int = Field(default=55432, ge=1, le=65535)
+    temporal_port: int = Field(default=7233, ge=1, le=65535)
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+
+    # Worker tuning: how much one worker process takes on at once.
+    worker_max_concurrent_activities: int = Field(default=100, ge=1)
+    worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+    worker_db_pool_size: int = Field(default=10, ge=1)
+
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    token_ttl_minutes: int = Field(default=12 * 60, ge=1)
+    log_json: bool | None = None
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.env == "prod" and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError(
+                "CASEBRIDGE_SECRET_KEY is the development default; set a secret of your own outside dev mode"
+            )
+        return self
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_json if self.log_json is not None else self.env == "prod"
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("CASEBRIDGE_DATABASE_URL is not set (make run sets it for the embedded server)")
+        return self.database_url
+
+    def require_temporal_address(self) -> str:
+        if not self.temporal_address:
+            raise RuntimeError("CASEBRIDGE_TEMPORAL_ADDRESS is not set (make run sets it for the embedded server)")
+        return self.temporal_address
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
