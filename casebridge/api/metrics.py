@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from starlette.routing import Match
 
 
 class ApiMetrics:
@@ -21,12 +20,11 @@ class ApiMetrics:
         )
 
 
-def _route_template(app: FastAPI, request: Request) -> str:
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return getattr(route, "path", "unmatched")
-    return "unmatched"
+def _route_template(request: Request) -> str:
+    """The matched route's template (``/api/v1/cases/{case_id}``), so ids do not explode the labels."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
 
 
 def install_metrics(app: FastAPI) -> ApiMetrics:
@@ -35,13 +33,13 @@ def install_metrics(app: FastAPI) -> ApiMetrics:
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        route = _route_template(app, request)
         status = 500
         try:
             response = await call_next(request)
             status = response.status_code
             return response
         finally:
+            route = _route_template(request)
             if route != "/api/v1/events/stream":
                 metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
             metrics.requests.labels(request.method, route, str(status)).inc()
