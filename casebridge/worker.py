@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -13,7 +15,9 @@ from temporalio.worker import Worker
 from casebridge.activities import build_activities
 from casebridge.calendar_source import CalendarOverrideError, load_calendar
 from casebridge.db.session import make_engine, make_session_factory
+from casebridge.domain.policy import PolicyError
 from casebridge.logs import configure_logging
+from casebridge.policy_source import load_policy
 from casebridge.settings import Settings, get_settings
 from casebridge.temporal import connect
 from casebridge.workflows import WORKFLOWS
@@ -21,7 +25,7 @@ from casebridge.workflows import WORKFLOWS
 log = structlog.get_logger(__name__)
 
 
-def build_worker(client: Client, settings: Settings, activities: list[object]) -> Worker:
+def build_worker(client: Client, settings: Settings, activities: list[Callable[..., Any]]) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -36,7 +40,12 @@ async def serve(settings: Settings) -> None:
     engine = make_engine(settings.require_database_url(), pool_size=settings.worker_db_pool_size)
     client = await connect(settings)
     activities = build_activities(
-        make_session_factory(engine), settings.calendar_overrides, ZoneInfo(settings.timezone)
+        make_session_factory(engine),
+        settings.calendar_overrides,
+        ZoneInfo(settings.timezone),
+        client,
+        load_policy(settings.policy),
+        settings.task_queue,
     )
     worker = build_worker(client, settings, activities)
     stop = asyncio.Event()
@@ -54,9 +63,10 @@ def main() -> None:
     settings = get_settings()
     configure_logging(settings.json_logs, settings.log_level)
     try:
-        # Fail at start-up, not at the first deadline, when the calendar override is broken.
+        # Fail at start-up, not at the first deadline, when the policy or calendar is broken.
+        load_policy(settings.policy)
         load_calendar(settings.calendar_overrides)
-    except CalendarOverrideError as exc:
+    except (CalendarOverrideError, PolicyError) as exc:
         raise SystemExit(f"casebridge worker: {exc}") from exc
     asyncio.run(serve(settings))
 

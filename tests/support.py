@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from casebridge.activities import build_activities
+from casebridge.db.models import Meeting
 from casebridge.domain.model import Actor, CaseInput, CaseSnapshot
 from casebridge.domain.model import Worker as CaseWorker
 from casebridge.domain.policy import Policy
@@ -104,10 +106,18 @@ class CaseRunner:
         self.handles.append(handle)
         return handle, await handle.execute_update(CaseWorkflow.opened)
 
-    async def close(self) -> None:
+    async def close(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         for handle in self.handles:
             with contextlib.suppress(RPCError):
                 await handle.terminate("test finished")
+        # Meetings planned by this worker's cases live on its task queue, which is going away:
+        # end them and take them out of the shared read model so the next test plans its own.
+        async with sessions() as session, session.begin():
+            open_meetings = list(await session.scalars(select(Meeting.id).where(Meeting.status != "closed")))
+            for meeting_id in open_meetings:
+                with contextlib.suppress(RPCError):
+                    await self.client.get_workflow_handle(meeting_id).terminate("test finished")
+            await session.execute(delete(Meeting).where(Meeting.id.in_(open_meetings)))
 
 
 @asynccontextmanager
@@ -115,9 +125,9 @@ async def running_worker(
     client: Client, sessions: async_sessionmaker[AsyncSession], overrides: Path | None = None
 ) -> AsyncIterator[CaseRunner]:
     runner = CaseRunner(client, f"test-{uuid.uuid4().hex[:8]}")
-    activities = build_activities(sessions, overrides, SHANGHAI)
+    activities = build_activities(sessions, overrides, SHANGHAI, client, default_policy(), runner.task_queue)
     try:
         async with Worker(client, task_queue=runner.task_queue, workflows=WORKFLOWS, activities=activities):
             yield runner
     finally:
-        await runner.close()
+        await runner.close(sessions)

@@ -122,3 +122,58 @@ class CaseEvent(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (UniqueConstraint("case_id", "seq"), Index("ix_case_events_recorded_at", "recorded_at"))
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    scheduled_for: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The agenda as the workflow holds it (items with positions and decisions), for display.
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    dismissed_proposals: Mapped[list[str]] = mapped_column(JSONB)
+    minutes: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_meetings_status_scheduled_for", "status", "scheduled_for"),)
+
+
+class MeetingItem(Base):
+    """One row per agenda item, for the queries that must not scan JSON: is this case already on an
+    open agenda, which decisions are still being followed up."""
+
+    __tablename__ = "meeting_items"
+
+    meeting_id: Mapped[str] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    case_id: Mapped[str | None] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))  # open | decided | dropped
+    meeting_status: Mapped[str] = mapped_column(String(20))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lead_department: Mapped[str | None] = mapped_column(String(50))
+    resolve_within: Mapped[str | None] = mapped_column(String(40))
+    decision: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_meeting_items_case_id_state", "case_id", "state"),
+        Index("ix_meeting_items_state_meeting_status", "state", "meeting_status"),
+    )
+
+
+class MeetingEvent(Base):
+    __tablename__ = "meeting_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    meeting_id: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(60))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(50))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+    __table_args__ = (UniqueConstraint("meeting_id", "seq"),)

@@ -187,6 +187,7 @@ class CaseState:
     assignments: list[Assignment] = field(default_factory=list)
     returns: dict[str, int] = field(default_factory=dict)
     meeting_id: str | None = None
+    escalation_reason: str | None = None
     resolution_summary: str | None = None
     next_seq: int = 1
 
@@ -336,3 +337,21 @@ class MeetingDecisionCommand:
     lead_department: str
     assist_departments: list[str]
     resolve_within: str
+
+
+@dataclass
+class LeaveAgendaCommand:
+    """The meeting dropped the case from its agenda: back to in progress, with the reason."""
+
+    actor: Actor
+    meeting_id: str
+    reason: str
+
+
+@dataclass
+class PlaceRequest:
+    """Put an escalated case on the earliest planned meeting's agenda (planning one if none)."""
+
+    case_id: str
+    reason: str
+    carried_from: str | None = None

@@ -37,12 +37,22 @@ class Department:
 
 
 @dataclass(frozen=True)
+class SystemicRules:
+    """When the agenda proposes a topic that is not a single case (突出问题)."""
+
+    window_days: int = 90  # look back this many days
+    min_cases: int = 3  # open cases against one counterparty, or new cases of a category
+    surge_factor: float = 2.0  # intake this many times the previous window's
+
+
+@dataclass(frozen=True)
 class Policy:
     source: str
     digest: str
     meeting_interval: str
     departments: Mapping[str, Department]
     categories: Mapping[str, CategoryPolicy]
+    systemic: SystemicRules = SystemicRules()
 
     def category(self, code: str) -> CategoryPolicy | None:
         return self.categories.get(code)
@@ -112,9 +122,10 @@ def parse_policy(data: Mapping[str, Any], source: str) -> Policy:
     meeting = data.get("meeting", {})
     if not isinstance(meeting, Mapping):
         raise PolicyError(source, "meeting", "must be a table")
-    for key in set(meeting) - {"interval"}:
+    for key in set(meeting) - {"interval", "systemic_window", "systemic_min_cases", "surge_factor"}:
         raise PolicyError(source, f"meeting.{key}", "unknown key")
     interval = _duration(source, "meeting.interval", meeting.get("interval", "30 days"))
+    systemic = _systemic(source, meeting)
 
     raw_departments = data.get("departments")
     if not isinstance(raw_departments, Mapping) or not raw_departments:
@@ -135,4 +146,17 @@ def parse_policy(data: Mapping[str, Any], source: str) -> Policy:
 
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    return Policy(source, digest, interval, departments, categories)
+    return Policy(source, digest, interval, departments, categories, systemic)
+
+
+def _systemic(source: str, meeting: Mapping[str, Any]) -> SystemicRules:
+    window = parse_duration(_duration(source, "meeting.systemic_window", meeting.get("systemic_window", "90 days")))
+    if window.unit.value != "days":
+        raise PolicyError(source, "meeting.systemic_window", 'must be a number of days, e.g. "90 days"')
+    min_cases = meeting.get("systemic_min_cases", 3)
+    if not isinstance(min_cases, int) or isinstance(min_cases, bool) or not 2 <= min_cases <= 1000:
+        raise PolicyError(source, "meeting.systemic_min_cases", "must be a whole number from 2 to 1000")
+    factor = meeting.get("surge_factor", 2.0)
+    if not isinstance(factor, int | float) or isinstance(factor, bool) or not 1 < factor <= 100:
+        raise PolicyError(source, "meeting.surge_factor", "must be a number greater than 1")
+    return SystemicRules(window.amount, min_cases, float(factor))

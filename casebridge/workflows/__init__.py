@@ -1,7 +1,8 @@
 """Deterministic workflow code: imports only temporalio, domain, and activity references."""
 
 from casebridge.workflows.case import CaseWorkflow, CaseWorkflowInput
+from casebridge.workflows.meeting import JointMeetingWorkflow, MeetingWorkflowInput
 
-WORKFLOWS = [CaseWorkflow]
+WORKFLOWS = [CaseWorkflow, JointMeetingWorkflow]
 
-__all__ = ["WORKFLOWS", "CaseWorkflow", "CaseWorkflowInput"]
+__all__ = ["WORKFLOWS", "CaseWorkflow", "CaseWorkflowInput", "JointMeetingWorkflow", "MeetingWorkflowInput"]

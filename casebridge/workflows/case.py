@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from casebridge.activities.deadlines import DeadlineActivities
+    from casebridge.activities.meetings import MeetingActivities
     from casebridge.activities.projection import ProjectionActivities
     from casebridge.domain.case import CaseMachine, canonical_duration
     from casebridge.domain.errors import DomainError
@@ -36,7 +37,9 @@ with workflow.unsafe.imports_passed_through():
         DepartmentCommand,
         ExtensionCommand,
         FeedbackCommand,
+        LeaveAgendaCommand,
         MeetingDecisionCommand,
+        PlaceRequest,
         ProjectionBatch,
         ResolveCommand,
         RouteCommand,
@@ -60,7 +63,15 @@ PROJECTION_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
 )
+PLACEMENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
 TERMINAL = (CaseStatus.CLOSED, CaseStatus.WITHDRAWN)
+# Cases escalated before the joint meeting existed did not join an agenda by themselves.
+JOIN_AGENDA_PATCH = "join-agenda-on-escalation"
+AGENDA_WAIT = timedelta(seconds=20)
 
 
 @dataclass
@@ -93,6 +104,7 @@ class CaseWorkflow:
         self._requested = args.case.departments if args.case is not None else None
         self._projection_lock = asyncio.Lock()
         self._wake = False
+        self._placing: asyncio.Task[None] | None = None
 
     # --- the main loop: initial routing, then durable timers until the case ends --------------
 
@@ -109,11 +121,18 @@ class CaseWorkflow:
         await self._project()
         while True:
             if self.machine.state.status in TERMINAL:
-                await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.machine.outbox)
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() and not self.machine.outbox and self._placing is None
+                )
                 return self.machine.state.status.value
             if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self.machine.outbox)
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() and not self.machine.outbox and self._placing is None
+                )
                 workflow.continue_as_new(CaseWorkflowInput(state=self.machine.state))
+            if self.machine.needs_agenda() and self._placing is None and workflow.patched(JOIN_AGENDA_PATCH):
+                # In the background, so deadlines keep firing however long the placement takes.
+                self._placing = asyncio.create_task(self._join_agenda())
             next_at = self.machine.next_trigger_at()
             self._wake = False
             if next_at is None or next_at > workflow.now():
@@ -136,6 +155,21 @@ class CaseWorkflow:
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=SCHEDULE_RETRY,
         )
+
+    async def _join_agenda(self) -> None:
+        """An escalated case goes onto the earliest planned joint meeting's agenda, once."""
+        request = PlaceRequest(self.machine.state.id, self.machine.last_escalation_reason())
+        meeting_id = await workflow.execute_activity_method(
+            MeetingActivities.place_on_agenda,
+            request,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=PLACEMENT_RETRY,
+        )
+        if self.machine.needs_agenda():  # a decision or a withdrawal may have come meanwhile
+            self.machine.add_to_agenda(Actor("system", "system"), meeting_id, workflow.now())
+        self._placing = None
+        self._wake = True
+        await self._project()
 
     async def _project(self) -> None:
         """Write pending events and the current snapshot to the read model, in order."""
@@ -303,7 +337,14 @@ class CaseWorkflow:
 
     @workflow.update
     async def escalate(self, cmd: CaseTextCommand) -> CaseSnapshot:
-        return await self._apply(lambda: self.machine.escalate(cmd.actor, cmd.text, workflow.now()))
+        await self._apply(lambda: self.machine.escalate(cmd.actor, cmd.text, workflow.now()))
+        # Answer with the meeting the case joined, when that is quick (it normally is).
+        try:
+            await workflow.wait_condition(lambda: not self.machine.needs_agenda(), timeout=AGENDA_WAIT)
+        except TimeoutError:
+            pass
+        await self._project()
+        return self.machine.snapshot()
 
     @escalate.validator
     def _validate_escalate(self, cmd: CaseTextCommand) -> None:
@@ -351,6 +392,17 @@ class CaseWorkflow:
     def _validate_add_to_agenda(self, cmd: AgendaCommand) -> None:
         with rejecting():
             self.machine.check_add_to_agenda(cmd.meeting_id)
+
+    @workflow.update
+    async def leave_agenda(self, cmd: LeaveAgendaCommand) -> CaseSnapshot:
+        return await self._apply(
+            lambda: self.machine.leave_agenda(cmd.actor, cmd.meeting_id, cmd.reason, workflow.now())
+        )
+
+    @leave_agenda.validator
+    def _validate_leave_agenda(self, cmd: LeaveAgendaCommand) -> None:
+        with rejecting():
+            self.machine.check_leave_agenda(cmd.meeting_id)
 
     @workflow.update
     async def record_decision(self, cmd: MeetingDecisionCommand) -> CaseSnapshot:

@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from casebridge.activities import build_activities
 from casebridge.api.app import create_app
 from casebridge.db.seed import seed_demo_users
+from casebridge.policy_source import load_policy
 from casebridge.settings import Settings
 from casebridge.workflows import WORKFLOWS
 from tests.conftest import binary
@@ -68,7 +69,9 @@ async def api(
         secret_key=SecretStr("test-secret-" + uuid.uuid4().hex),
     )
     await seed_demo_users(database_url)
-    activities = build_activities(sessions, None, ZoneInfo(settings.timezone))
+    activities = build_activities(
+        sessions, None, ZoneInfo(settings.timezone), dev_env.client, load_policy(settings.policy), settings.task_queue
+    )
     app = create_app(settings, temporal=dev_env.client)
     async with (
         Worker(dev_env.client, task_queue=settings.task_queue, workflows=WORKFLOWS, activities=activities),
