@@ -7,16 +7,18 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from casebridge.api.errors import install_error_handlers
 from casebridge.api.metrics import install_metrics
-from casebridge.api.routes import admin, auth, cases, health, public, stream
+from casebridge.api.routes import admin, auth, cases, health, meetings, public, stream
 from casebridge.api.state import AppState
 from casebridge.api.stream import EventBroadcaster
 from casebridge.db.session import make_engine, make_session_factory
@@ -68,6 +70,16 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     install_metrics(app)
 
     @app.middleware("http")
+    async def refuse_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # A NUL in a path or query can reach PostgreSQL, which cannot hold one: refuse it up front.
+        target = unquote(request.url.path) + unquote(request.url.query)
+        if "\x00" in target:
+            return JSONResponse(
+                {"detail": "请求中含有非法字符 / the request contains a NUL character"}, status_code=422
+            )
+        return await call_next(request)
+
+    @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         match = CASE_PATH.match(request.url.path)
@@ -77,7 +89,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         response.headers["X-Request-ID"] = request_id
         return response
 
-    for module in (auth, cases, public, stream, admin, health):
+    for module in (auth, cases, meetings, public, stream, admin, health):
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="web")
     return app

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -32,7 +32,8 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
     async with state.sessions() as session:
         try:
             yield session
-        except (OperationalError, DBAPIError, OSError) as exc:
+        except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+            # Only a lost or refused connection is "unavailable"; any other error is a bug to see.
             raise ServiceUnavailable("the database is unavailable") from exc
 
 

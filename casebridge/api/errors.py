@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -37,7 +38,24 @@ def _body(zh: str, en: str) -> dict[str, object]:
     return {"detail": f"{zh} / {en}", "detail_zh": zh, "detail_en": en}
 
 
+def _safe(value: object) -> object:
+    """Echo nothing a client sent that JSON cannot carry (a lone surrogate would crash the encoder)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list | tuple):
+        return [_safe(v) for v in value]
+    return value
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": _safe(list(error.get("loc", ()))), "msg": _safe(error.get("msg", "")), "type": error.get("type")}
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse(_body(exc.zh, exc.en), status_code=STATUS_BY_ERROR.get(type(exc), 409))

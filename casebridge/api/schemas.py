@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-Text2000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^1\d{10}$")]
+ALLOWED_CONTROLS = frozenset("\n\r\t")
+
+
+def printable_text(value: str) -> str:
+    """Free text may hold line breaks and tabs, but no other control characters: PostgreSQL cannot
+    store NUL, and the rest only ever arrive by mistake or malice."""
+    for char in value:
+        if char not in ALLOWED_CONTROLS and unicodedata.category(char) in ("Cc", "Cs"):
+            raise ValueError(f"contains a control character U+{ord(char):04X}")
+    return value
+
+
+Clean = AfterValidator(printable_text)
+Text2000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Clean]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), Clean]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), Clean]
+# ASCII digits only: \d would also accept full-width and other scripts' digits.
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^1[0-9]{10}$")]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[a-z0-9_]+$")]
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Place = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-DurationText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Clean]
+Place = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
+DurationText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), Clean]
 Amount = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), decimal_places=2)]
 
 
@@ -27,7 +42,7 @@ class Strict(BaseModel):
 class WorkerIn(Strict):
     name: Name
     phone: Phone
-    occupation: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None = None
+    occupation: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50), Clean] | None = None
     platform: Short | None = None
 
 
@@ -87,7 +102,7 @@ class ExtensionIn(Strict):
 
 
 class DecisionIn(Strict):
-    approved: bool
+    approved: StrictBool
 
 
 class SuspendIn(Strict):
@@ -105,7 +120,7 @@ class ResolveIn(Strict):
 
 
 class FeedbackIn(Strict):
-    satisfied: bool
+    satisfied: StrictBool
     comment: Text2000 | None = None
 
 

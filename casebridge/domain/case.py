@@ -401,6 +401,8 @@ class CaseMachine:
         if assignment.suspension_request is not None:
             raise InvalidTransition("已有待审批的中止申请", "a suspension request is already waiting for a decision")
         if until_department is not None:
+            if until_department not in self.state.departments_known:
+                raise UnknownDepartment(f"未知单位 {until_department}", f"unknown department {until_department!r}")
             if until_department == department:
                 raise InvalidInput("不能等待本单位自己", "an assignment cannot wait for its own department")
             awaited = self._find(until_department)
@@ -614,6 +616,7 @@ class CaseMachine:
     def _escalate(self, trigger: EscalationTrigger, reason: str, now: datetime, actor: str, **extra: Any) -> None:
         self._set_status(CaseStatus.ESCALATED)
         self.state.meeting_id = None
+        self.state.escalation_reason = reason
         self._emit("case.escalated", now, actor, trigger=trigger.value, reason=reason, **extra)
 
     def check_resolve(self) -> None:
@@ -672,6 +675,24 @@ class CaseMachine:
         if self.check_add_to_agenda(meeting_id):
             self.state.meeting_id = meeting_id
             self._emit("case.added_to_agenda", now, actor.username, meeting_id=meeting_id)
+
+    def needs_agenda(self) -> bool:
+        return self.state.status is CaseStatus.ESCALATED and self.state.meeting_id is None
+
+    def last_escalation_reason(self) -> str:
+        return self.state.escalation_reason or "提请联席会议"
+
+    def check_leave_agenda(self, meeting_id: str) -> None:
+        if self.state.status is not CaseStatus.ESCALATED or self.state.meeting_id != meeting_id:
+            raise InvalidTransition(
+                f"本案不在会议 {meeting_id} 的议程上", f"the case is not on the agenda of meeting {meeting_id}"
+            )
+
+    def leave_agenda(self, actor: Actor, meeting_id: str, reason: str, now: datetime) -> None:
+        self.check_leave_agenda(meeting_id)
+        self._set_status(CaseStatus.IN_PROGRESS)
+        self.state.meeting_id = None
+        self._emit("case.removed_from_agenda", now, actor.username, meeting_id=meeting_id, reason=reason)
 
     def check_record_decision(self, meeting_id: str, lead: str, assist: list[str]) -> None:
         if self.state.status is not CaseStatus.ESCALATED:

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 @router.post("/auth/token", response_model=Token, summary="Log in with username and password (form fields)")
 async def login(
-    username: Annotated[str, Form(min_length=1, max_length=50)],
+    username: Annotated[str, Form(min_length=1, max_length=50, pattern=r"^[\w.-]+$")],
     password: Annotated[str, Form(min_length=1, max_length=200)],
     state: StateDep,
     session: SessionDep,
