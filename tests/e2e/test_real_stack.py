@@ -168,3 +168,50 @@ def test_health_metrics_and_ui_are_served(stack: Stack) -> None:
         assert page.status_code == 200 and "Casebridge" in page.text
         assert client.get("/openapi.json").json()["info"]["title"] == "Casebridge"
         assert "casebridge_http_requests" in client.get("/metrics").text
+
+
+def test_overdue_escalation_joins_the_agenda_and_the_meeting_survives_a_worker_restart(stack: Stack) -> None:
+    officer, leader, traffic = (stack.token(u) for u in ("officer", "leader", "traffic"))
+    with stack.client() as client:
+        urgent = create(
+            client,
+            officer,
+            {
+                "worker": {"name": "赵六", "phone": "13655556666", "occupation": "网约车司机"},
+                "category": "hotline_urgent",
+                "title": "紧急工单无人签收",
+                "description": "测试：确认时限 8 秒，超期 4 秒后提请联席会议。",
+            },
+        )
+        deadline = time.monotonic() + 60
+        case = urgent
+        while time.monotonic() < deadline and not case["meeting_id"]:
+            time.sleep(0.5)
+            case = client.get(f"/api/v1/cases/{urgent['id']}", headers=officer).json()
+        assert case["status"] == "escalated" and case["meeting_id"], case
+        meeting_id = case["meeting_id"]
+        base = f"/api/v1/meetings/{meeting_id}"
+        act(client, traffic, f"{base}/items/{urgent['id']}/position", {"statement": "人手不足，需协调"})
+        agenda_before = client.get(base, headers=leader).json()["agenda"]
+        assert [item["case_id"] for item in agenda_before].count(urgent["id"]) == 1
+
+    stack.kill("worker")
+    stack.start("worker")
+    stack.wait_ready()
+
+    with stack.client() as client:
+        meeting = client.get(base, headers=leader).json()
+        assert meeting["agenda"] == agenda_before, "the agenda is intact after the restart"
+        act(client, leader, f"{base}/approve-agenda")
+        decision = {
+            "decision": "交警大队即日签收并在一小时内处置",
+            "lead_department": "traffic",
+            "assist_departments": [],
+            "resolve_within": "1 hours",
+        }
+        act(client, leader, f"{base}/items/{urgent['id']}/decision", decision)
+        closed = act(client, leader, f"{base}/close")
+        assert closed["status"] == "closed" and decision["decision"] in closed["minutes"]
+        case = client.get(f"/api/v1/cases/{urgent['id']}", headers=officer).json()
+        assert case["status"] == "in_progress"
+        assert assignment(case, "traffic")["supervised"] and assignment(case, "traffic")["status"] == "pending_ack"

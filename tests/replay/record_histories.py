@@ -1,14 +1,15 @@
 """Record the seed scenarios' workflow histories into tests/replay/histories/.
 
-Run it (``python -m tests.replay.record_histories``) only when a workflow change is meant to be
-incompatible and is guarded by ``workflow.patched``; otherwise the saved histories are what proves
-old cases still replay.
+Run it (``python -m tests.replay.record_histories [scenario ...]``) for a new scenario, or when a
+workflow change is meant to be incompatible and is guarded by ``workflow.patched``; otherwise the
+saved histories are what proves old cases still replay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from tests.support import running_worker
 HISTORIES = Path(__file__).parent / "histories"
 
 
-async def record() -> None:
+async def record(only: set[str]) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="casebridge-record-"))
     with start_postgres(data_dir, free_port()) as pg:
         await upgrade_async(pg.url)
@@ -32,10 +33,15 @@ async def record() -> None:
         env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=binary("temporal-test-server"))
         try:
             for name, scenario in SCENARIOS.items():
+                if only and name not in only:
+                    continue
                 async with running_worker(env.client, make_session_factory(engine)) as cases:
-                    handle = await scenario(env, cases)
-                    history = await handle.fetch_history()
-                    (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+                    result = await scenario(env, cases)
+                    handles = result if isinstance(result, list) else [result]
+                    for index, handle in enumerate(handles):
+                        suffix = f"-{index}" if index else ""
+                        history = await handle.fetch_history()
+                        (HISTORIES / f"{name}{suffix}.json").write_text(history.to_json(), encoding="utf-8")
         finally:
             await env.shutdown()
             await engine.dispose()
@@ -43,4 +49,5 @@ async def record() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    # Names given: record only those scenarios (old histories must stay as they were recorded).
+    asyncio.run(record(set(sys.argv[1:])))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from casebridge.domain.meeting import ItemDecisionCommand, PositionCommand
 from casebridge.domain.model import (
     AgendaCommand,
     CaseTextCommand,
@@ -20,7 +22,7 @@ from casebridge.domain.model import (
     SuspendCommand,
     TextCommand,
 )
-from casebridge.workflows import CaseWorkflow
+from casebridge.workflows import CaseWorkflow, JointMeetingWorkflow
 from tests.support import LEADER, OFFICER, CaseRunner, courier, default_policy, dept, hazard, truck_driver
 
 Handle = WorkflowHandle[CaseWorkflow, str]
@@ -73,8 +75,30 @@ async def hazard_withdrawn(env: WorkflowEnvironment, cases: CaseRunner) -> Handl
     return handle
 
 
-SCENARIOS: dict[str, Callable[[WorkflowEnvironment, CaseRunner], Awaitable[Handle]]] = {
+async def joint_meeting_decides(env: WorkflowEnvironment, cases: CaseRunner) -> list[WorkflowHandle[Any, Any]]:
+    """The case escalates, joins a meeting planned for it, the leader decides; both histories."""
+    handle, _ = await cases.open(truck_driver("CB-REPLAY-MEETING", default_policy()))
+    snapshot = await handle.execute_update(CaseWorkflow.escalate, CaseTextCommand(OFFICER, "责任争议，无法协调"))
+    assert snapshot.meeting_id is not None
+    meeting = env.client.get_workflow_handle_for(JointMeetingWorkflow.run, snapshot.meeting_id)
+    await meeting.execute_update(
+        JointMeetingWorkflow.submit_position,
+        PositionCommand(dept("traffic"), "CB-REPLAY-MEETING", "traffic", "需鉴定后认定"),
+    )
+    await meeting.execute_update(JointMeetingWorkflow.approve_agenda, LEADER)
+    await meeting.execute_update(
+        JointMeetingWorkflow.record_decision,
+        ItemDecisionCommand(LEADER, "CB-REPLAY-MEETING", "交警十日内认定", "traffic", ["hrss"], "10 working days"),
+    )
+    await meeting.execute_update(JointMeetingWorkflow.close, LEADER)
+    return [handle, meeting]
+
+
+Scenario = Callable[[WorkflowEnvironment, CaseRunner], Awaitable[Handle | list[WorkflowHandle[Any, Any]]]]
+
+SCENARIOS: dict[str, Scenario] = {
     "courier_paid_and_closed": courier_paid_and_closed,
     "truck_driver_stalls_and_meeting_decides": truck_driver_stalls_and_meeting_decides,
     "hazard_withdrawn": hazard_withdrawn,
+    "joint_meeting_decides": joint_meeting_decides,
 }
