@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from casebridge.db.models import Assignment, Case, Meeting, MeetingEvent, MeetingItem
+from casebridge.db.writes import append_events, upsert_if_newer
 from casebridge.domain.calendar import WorkingCalendar, add_duration, working_days_between
 from casebridge.domain.durations import parse_duration
 from casebridge.domain.meeting import AddItemCommand, AgendaItem, MeetingInput, MeetingProjection, MeetingSnapshot
@@ -94,24 +95,7 @@ class MeetingActivities:
     async def project_meeting(self, batch: MeetingProjection) -> None:
         m = batch.meeting
         async with self._sessions() as session, session.begin():
-            if batch.events:
-                await session.execute(
-                    insert(MeetingEvent)
-                    .values(
-                        [
-                            {
-                                "meeting_id": m.id,
-                                "seq": e.seq,
-                                "type": e.type,
-                                "at": e.at,
-                                "actor": e.actor,
-                                "data": e.data,
-                            }
-                            for e in batch.events
-                        ]
-                    )
-                    .on_conflict_do_nothing(index_elements=["meeting_id", "seq"])
-                )
+            await append_events(session, MeetingEvent, "meeting_id", m.id, batch.events)
             row = {
                 "id": m.id,
                 "version": m.version,
@@ -124,13 +108,7 @@ class MeetingActivities:
                 "dismissed_proposals": m.dismissed_proposals,
                 "minutes": m.minutes,
             }
-            upsert = insert(Meeting).values(row)
-            statement = upsert.on_conflict_do_update(
-                index_elements=[Meeting.id],
-                set_={k: upsert.excluded[k] for k in row if k != "id"},
-                where=Meeting.version <= upsert.excluded.version,
-            ).returning(Meeting.id)
-            if (await session.execute(statement)).first() is None:
+            if not await upsert_if_newer(session, Meeting, row):
                 return  # a newer snapshot is already there
             await session.execute(delete(MeetingItem).where(MeetingItem.meeting_id == m.id))
             rows = [self._item_row(m, position, item) for position, item in enumerate(m.items)]

@@ -17,6 +17,7 @@ from temporalio import activity
 
 from casebridge.db.models import Assignment, Case, CaseEvent
 from casebridge.db.search import tokens_for
+from casebridge.db.writes import append_events, upsert_if_newer
 from casebridge.domain.model import CaseSnapshot, ProjectionBatch
 
 log = structlog.get_logger(__name__)
@@ -55,32 +56,8 @@ def case_row(snapshot: CaseSnapshot) -> dict[str, object]:
 
 async def write_batch(session: AsyncSession, batch: ProjectionBatch) -> bool:
     """Write one batch inside the caller's transaction; True when the case row was (re)written."""
-    if batch.events:
-        await session.execute(
-            insert(CaseEvent)
-            .values(
-                [
-                    {
-                        "case_id": batch.case.id,
-                        "seq": e.seq,
-                        "type": e.type,
-                        "at": e.at,
-                        "actor": e.actor,
-                        "data": e.data,
-                    }
-                    for e in batch.events
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["case_id", "seq"])
-        )
-    row = case_row(batch.case)
-    upsert = insert(Case).values(row)
-    statement = upsert.on_conflict_do_update(
-        index_elements=[Case.id],
-        set_={k: upsert.excluded[k] for k in row if k != "id"},
-        where=Case.version <= upsert.excluded.version,
-    ).returning(Case.id)
-    written = (await session.execute(statement)).first() is not None
+    await append_events(session, CaseEvent, "case_id", batch.case.id, batch.events)
+    written = await upsert_if_newer(session, Case, case_row(batch.case))
     if written:
         await session.execute(delete(Assignment).where(Assignment.case_id == batch.case.id))
         if batch.case.assignments:
