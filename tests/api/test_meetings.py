@@ -170,3 +170,27 @@ async def test_three_cases_against_one_counterparty_are_proposed_as_a_systemic_i
     topic = next(item for item in r.json()["agenda"] if item["key"] == f"topic:{key}")
     assert topic["kind"] == "topic" and set(ids) <= set(topic["case_ids"])
     assert key not in [p["key"] for p in r.json()["proposals"]]
+
+
+async def test_leader_reorders_the_agenda_and_dismisses_a_proposal(api: Api) -> None:
+    first = await escalated_case(api, courier_body(title="排序一"))
+    second = await escalated_case(api, courier_body(title="排序二"))
+    base = f"/api/v1/meetings/{first['meeting_id']}"
+    keys = [item["key"] for item in (await get(api, base))["agenda"]]
+    assert keys.index(first["id"]) < keys.index(second["id"])
+    reordered = [second["id"], *[k for k in keys if k != second["id"]]]
+    assert (await api.post(f"{base}/reorder", "officer", {"order": reordered})).status_code == 403
+    bad = await api.post(f"{base}/reorder", "leader", {"order": reordered[1:]})
+    assert bad.status_code == 422, "the new order must list every item"
+    r = await api.post(f"{base}/reorder", "leader", {"order": reordered})
+    assert r.status_code == 200 and [item["key"] for item in r.json()["agenda"]] == reordered
+
+    platform = "某跑腿平台（驳回测试）"
+    for i in range(3):
+        await api.create_case(courier_body(title=f"驳回 {i}", counterparty=platform))
+    meeting = await get(api, base)
+    key = next(p["key"] for p in meeting["proposals"] if platform in p["title"])
+    r = await api.post(f"{base}/proposals/{key}/dismiss", "leader", {"reason": "已由人社局专项处理"})
+    assert r.status_code == 200 and key not in [p["key"] for p in r.json()["proposals"]]
+    again = await api.post(f"{base}/proposals/{key}/accept", "leader")
+    assert again.status_code == 404, "a dismissed proposal is no longer offered"
