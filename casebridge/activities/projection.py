@@ -43,6 +43,8 @@ def case_row(snapshot: CaseSnapshot) -> dict[str, object]:
         "station": snapshot.station,
         "counterparty": snapshot.counterparty,
         "amount_claimed": _amount(snapshot.amount_claimed),
+        "channel": snapshot.channel,
+        "external_id": snapshot.external_id,
         "amount_recovered": _amount(snapshot.amount_recovered),
         "created_at": snapshot.created_at,
         "updated_at": snapshot.updated_at,

@@ -57,6 +57,7 @@ def case_out(case: Case, assignments: list[Assignment], user: CurrentUserInfo, t
         updated_at=_local(case.updated_at, tz),
         due_at=_local(case.due_at, tz) if case.due_at else None,
         meeting_id=case.meeting_id,
+        channel=case.channel,
         assignments=[
             AssignmentOut(
                 department=a.department,

@@ -162,6 +162,7 @@ class CaseOut(BaseModel):
     due_at: datetime | None
     assignments: list[AssignmentOut]
     meeting_id: str | None
+    channel: str = "station"
 
 
 class CaseList(BaseModel):

@@ -68,6 +68,8 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     meeting_id: Mapped[str | None] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20), server_default="station")
+    external_id: Mapped[str | None] = mapped_column(String(100))
     # Denormalised for index-backed filters: every department with an assignment on the case,
     # whether any assignment is overdue, and character uni/bigrams for substring search in Chinese
     # (the embedded server ships no pg_trgm).
@@ -82,6 +84,8 @@ class Case(Base):
         Index("ix_cases_departments", "departments", postgresql_using="gin"),
         Index("ix_cases_search_tokens", "search_tokens", postgresql_using="gin"),
         Index("ix_cases_overdue_created_at", "created_at", postgresql_where="overdue"),
+        # One case per order of an outside system (12345 work order number, Open311 token).
+        Index("uq_cases_channel_external_id", "channel", "external_id", unique=True),
     )
 
 

@@ -81,6 +81,8 @@ class CaseMachine:
             station=case.station,
             counterparty=case.counterparty,
             amount_claimed=case.amount_claimed,
+            channel=case.channel,
+            external_id=case.external_id,
         )
         machine = cls(state)
         machine._emit(
@@ -94,6 +96,8 @@ class CaseMachine:
             counterparty=case.counterparty,
             amount_claimed=case.amount_claimed,
             policy=case.policy.category,
+            channel=case.channel,
+            external_id=case.external_id,
         )
         return machine
 
@@ -775,6 +779,8 @@ class CaseMachine:
             due_at=min(open_dues, default=None),
             meeting_id=state.meeting_id,
             assignments=views,
+            channel=state.channel,
+            external_id=state.external_id,
         )
 
     def _view(self, a: Assignment) -> AssignmentView:

@@ -166,6 +166,9 @@ class CaseInput:
     counterparty: str | None = None
     amount_claimed: str | None = None
     departments: list[str] | None = None
+    # How the case came in: "station" (a case officer at a station), "hotline" (12345), "open311".
+    channel: str = "station"
+    external_id: str | None = None
 
 
 @dataclass
@@ -184,6 +187,8 @@ class CaseState:
     counterparty: str | None = None
     amount_claimed: str | None = None
     amount_recovered: str | None = None
+    channel: str = "station"
+    external_id: str | None = None
     assignments: list[Assignment] = field(default_factory=list)
     returns: dict[str, int] = field(default_factory=dict)
     meeting_id: str | None = None
@@ -234,6 +239,8 @@ class CaseSnapshot:
     due_at: datetime | None
     meeting_id: str | None
     assignments: list[AssignmentView]
+    channel: str = "station"
+    external_id: str | None = None
 
 
 @dataclass
