@@ -42,11 +42,26 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
     worker_db_pool_size: int = Field(default=10, ge=1)
+    # host:port where the worker serves Temporal SDK metrics for Prometheus; unset = off.
+    worker_metrics_address: str | None = None
 
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     token_ttl_minutes: int = Field(default=12 * 60, ge=1)
     log_json: bool | None = None
     log_level: str = "INFO"
+
+    # --- Intake from outside systems (casebridge/api/routes/hotline.py, open311.py) ---------------
+    # 12345 hotline: work orders are signed with HMAC-SHA256 over f"{timestamp}.{body}" with this
+    # shared secret. Unset: the hotline endpoint answers 503 "not configured" (there is no default).
+    hotline_secret: SecretStr | None = None
+    # A signed order is accepted only when its X-Hotline-Timestamp is within this many seconds of now.
+    hotline_replay_window_seconds: int = Field(default=300, ge=1, le=3600)
+    # Hotline category names → our category codes, over the built-in table in casebridge/intake.py
+    # (JSON in the environment, e.g. CASEBRIDGE_HOTLINE_CATEGORIES='{"农民工欠薪": "wage_arrears"}').
+    hotline_categories: dict[str, str] = Field(default_factory=dict)
+    # Open311 GeoReport v2: the api_key values a client may file requests with. Empty: every POST
+    # is refused (403). JSON list in the environment: CASEBRIDGE_OPEN311_API_KEYS='["key-1"]'.
+    open311_api_keys: list[SecretStr] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -19,7 +19,8 @@ from casebridge.domain.policy import PolicyError
 from casebridge.logs import configure_logging
 from casebridge.policy_source import load_policy
 from casebridge.settings import Settings, get_settings
-from casebridge.temporal import connect
+from casebridge.temporal import connect, runtime_with_metrics
+from casebridge.tracing import instrument_engine
 from casebridge.workflows import WORKFLOWS
 
 log = structlog.get_logger(__name__)
@@ -38,7 +39,9 @@ def build_worker(client: Client, settings: Settings, activities: list[Callable[.
 
 async def serve(settings: Settings) -> None:
     engine = make_engine(settings.require_database_url(), pool_size=settings.worker_db_pool_size)
-    client = await connect(settings)
+    instrument_engine(engine)
+    runtime = runtime_with_metrics(settings.worker_metrics_address) if settings.worker_metrics_address else None
+    client = await connect(settings, runtime=runtime)
     activities = build_activities(
         make_session_factory(engine),
         settings.calendar_overrides,

@@ -18,13 +18,14 @@ from temporalio.client import Client
 
 from casebridge.api.errors import install_error_handlers
 from casebridge.api.metrics import install_metrics
-from casebridge.api.routes import admin, auth, cases, health, meetings, public, stream
+from casebridge.api.routes import admin, auth, cases, health, hotline, meetings, open311, public, stream
 from casebridge.api.state import AppState
 from casebridge.api.stream import EventBroadcaster
 from casebridge.db.session import make_engine, make_session_factory
 from casebridge.policy_source import load_policy
 from casebridge.settings import Settings
 from casebridge.temporal import connect
+from casebridge.tracing import instrument_app, instrument_engine
 
 STATIC = Path(__file__).parent / "static"
 CASE_PATH = re.compile(r"^/api/v1/(?:public/)?cases/([^/]+)")
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.require_database_url())
+        instrument_engine(engine)
         sessions = make_session_factory(engine)
         client = temporal or await connect(settings)
         broadcaster = EventBroadcaster(sessions)
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app = FastAPI(title="Casebridge", version="1", description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
     install_metrics(app)
+    instrument_app(app)
 
     @app.middleware("http")
     async def refuse_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -89,7 +92,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         response.headers["X-Request-ID"] = request_id
         return response
 
-    for module in (auth, cases, meetings, public, stream, admin, health):
+    for module in (auth, cases, meetings, public, stream, admin, health, hotline, open311):
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="web")
     return app

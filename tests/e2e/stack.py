@@ -75,9 +75,16 @@ class Stack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    worker_metrics: str | None = None
+
     def start(self, name: str) -> None:
         module = {"worker": "casebridge.worker", "api": "casebridge.api"}[name]
-        self.processes[name] = spawn(name, [sys.executable, "-m", module], self.data_dir, env=self.env)
+        env = self.env
+        if name == "worker":
+            # Each worker process serves its Temporal SDK metrics on a port of its own.
+            self.worker_metrics = f"127.0.0.1:{free_port()}"
+            env = {**env, "CASEBRIDGE_WORKER_METRICS_ADDRESS": self.worker_metrics}
+        self.processes[name] = spawn(name, [sys.executable, "-m", module], self.data_dir, env=env)
 
     def kill(self, name: str) -> None:
         """SIGKILL: no shutdown code runs, exactly like a crash."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -167,7 +169,15 @@ def test_health_metrics_and_ui_are_served(stack: Stack) -> None:
         page = client.get("/")
         assert page.status_code == 200 and "Casebridge" in page.text
         assert client.get("/openapi.json").json()["info"]["title"] == "Casebridge"
-        assert "casebridge_http_requests" in client.get("/metrics").text
+        metrics = client.get("/metrics").text
+        assert 'casebridge_http_requests_total{method="GET",route="/readyz",status="200"}' in metrics
+        # Business gauges from the read model (the other tests in this module made cases).
+        assert 'casebridge_cases{status="closed"}' in metrics
+        assert "casebridge_acknowledgements{" in metrics
+        assert "casebridge_assignments_overdue{" in metrics
+    # The worker's Temporal SDK metrics, scraped from its own endpoint.
+    worker = httpx.get(f"http://{stack.worker_metrics}/metrics", timeout=10).text
+    assert "temporal_workflow_task_schedule_to_start_latency" in worker or "temporal_request" in worker, worker[:500]
 
 
 def test_overdue_escalation_joins_the_agenda_and_the_meeting_survives_a_worker_restart(stack: Stack) -> None:
@@ -215,3 +225,13 @@ def test_overdue_escalation_joins_the_agenda_and_the_meeting_survives_a_worker_r
         case = client.get(f"/api/v1/cases/{urgent['id']}", headers=officer).json()
         assert case["status"] == "in_progress"
         assert assignment(case, "traffic")["supervised"] and assignment(case, "traffic")["status"] == "pending_ack"
+
+
+def test_the_grafana_dashboard_queries_series_that_exist() -> None:
+    """Each panel of the sample dashboard queries a series the API or the worker exports."""
+    dashboard = json.loads((Path(__file__).parents[2] / "deploy" / "grafana" / "casebridge-dashboard.json").read_text())
+    exported = ("casebridge_cases", "casebridge_assignments_overdue", "casebridge_acknowledgements")
+    exported += ("casebridge_http_requests_total", "casebridge_http_request_seconds_bucket", "temporal_")
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            assert any(name in target["expr"] for name in exported), target["expr"]
