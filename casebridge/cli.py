@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
+from pathlib import Path
 
-from casebridge.calendar_source import load_calendar
+from casebridge.calendar_source import CalendarOverrideError, load_calendar, parse_calendar_override
 from casebridge.db.migrate import upgrade
 from casebridge.db.models import User
 from casebridge.db.seed import seed_demo_users
 from casebridge.db.session import make_engine, make_session_factory
 from casebridge.domain.model import Actor
 from casebridge.domain.policy import PolicyError
-from casebridge.operations import recompute_provisional_deadlines
+from casebridge.operations import export_case, recompute_provisional_deadlines, reproject_from_history
 from casebridge.passwords import hash_password
 from casebridge.policy_source import load_policy
 from casebridge.settings import Settings, get_settings
@@ -45,6 +47,52 @@ async def _create_user(settings: Settings, username: str, role: str, department:
         await engine.dispose()
 
 
+async def _reproject(settings: Settings, case_id: str | None) -> None:
+    engine = make_engine(settings.require_database_url(), pool_size=2)
+    try:
+        client = await connect(settings, attempts=3)
+        runs, batches = await reproject_from_history(make_session_factory(engine), client, case_id)
+        _out(f"read {runs} workflow runs; wrote {batches} projection batches again")
+    finally:
+        await engine.dispose()
+
+
+async def _fetch_record(settings: Settings, case_id: str) -> dict[str, object] | None:
+    engine = make_engine(settings.require_database_url(), pool_size=1)
+    try:
+        return await export_case(make_session_factory(engine), case_id)
+    finally:
+        await engine.dispose()
+
+
+def _export(settings: Settings, case_id: str, output: str | None) -> None:
+    record = asyncio.run(_fetch_record(settings, case_id))
+    if record is None:
+        raise SystemExit(f"no case {case_id}")
+    text = json.dumps(record, ensure_ascii=False, indent=2)
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+        _out(f"wrote the record of {case_id} to {output}")
+    else:
+        _out(text)
+
+
+def _load_calendar(settings: Settings, source: str) -> None:
+    """Validate an override file and install it where the workers read it."""
+    target = settings.calendar_overrides
+    if target is None:
+        raise SystemExit("set CASEBRIDGE_CALENDAR_OVERRIDES (for the workers too) to where the override lives")
+    text = Path(source).read_text(encoding="utf-8")
+    try:
+        calendar = parse_calendar_override(text, source)
+    except CalendarOverrideError as exc:
+        raise SystemExit(str(exc)) from exc
+    staged = target.with_suffix(target.suffix + ".new")
+    staged.write_text(text, encoding="utf-8")
+    staged.replace(target)  # atomic: a worker never reads half a file
+    _out(f"calendar override installed at {target}: years {sorted(calendar.known_years)}")
+
+
 async def _recompute(settings: Settings) -> None:
     engine = make_engine(settings.require_database_url(), pool_size=2)
     try:
@@ -68,6 +116,13 @@ def main(argv: list[str] | None = None) -> None:
     user.add_argument("--department")
     commands.add_parser("check-policy", help="validate the policy file and the calendar override")
     commands.add_parser("recompute-deadlines", help="recompute provisional deadlines after a calendar update")
+    load = commands.add_parser("load-calendar", help="validate and install a calendar override, then recompute")
+    load.add_argument("file")
+    reproject = commands.add_parser("reproject", help="rebuild the read model from the workflows' histories")
+    reproject.add_argument("--case", help="only this case (or meeting) id")
+    export = commands.add_parser("export", help="export a case's full record (a worker's data-access request)")
+    export.add_argument("case_id")
+    export.add_argument("--output", help="write to this file instead of standard output")
     args = parser.parse_args(argv)
     settings = get_settings()
 
@@ -90,6 +145,13 @@ def main(argv: list[str] | None = None) -> None:
         _out(f"calendar: published years {years[0]}–{years[-1]}")
     elif args.command == "recompute-deadlines":
         asyncio.run(_recompute(settings))
+    elif args.command == "load-calendar":
+        _load_calendar(settings, args.file)
+        asyncio.run(_recompute(settings))
+    elif args.command == "reproject":
+        asyncio.run(_reproject(settings, args.case))
+    elif args.command == "export":
+        _export(settings, args.case_id, args.output)
 
 
 if __name__ == "__main__":

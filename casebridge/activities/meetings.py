@@ -70,6 +70,62 @@ def _item_json(item: AgendaItem) -> dict[str, Any]:
     )
 
 
+async def write_meeting(session: AsyncSession, batch: MeetingProjection) -> None:
+    """Write one meeting batch inside the caller's transaction (events, the meeting row, its items)."""
+    m = batch.meeting
+    await append_events(session, MeetingEvent, "meeting_id", m.id, batch.events)
+    row = {
+        "id": m.id,
+        "version": m.version,
+        "title": m.title,
+        "scheduled_for": m.scheduled_for,
+        "status": m.status,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+        "items": [_item_json(item) for item in m.items],
+        "dismissed_proposals": m.dismissed_proposals,
+        "minutes": m.minutes,
+    }
+    if not await upsert_if_newer(session, Meeting, row):
+        return  # a newer snapshot is already there
+    await session.execute(delete(MeetingItem).where(MeetingItem.meeting_id == m.id))
+    rows = [_item_row(m, position, item) for position, item in enumerate(m.items)]
+    rows += [
+        {
+            "meeting_id": m.id,
+            "key": key,
+            "case_id": key if not key.startswith("topic:") else None,
+            "position": -1,
+            "state": "dropped",
+            "meeting_status": m.status,
+            "decided_at": None,
+            "lead_department": None,
+            "resolve_within": None,
+            "decision": None,
+        }
+        for key in m.dropped
+        if all(item.key != key for item in m.items)
+    ]
+    if rows:
+        await session.execute(insert(MeetingItem).values(rows))
+
+
+def _item_row(m: MeetingSnapshot, position: int, item: AgendaItem) -> dict[str, Any]:
+    decision = item.decision
+    return {
+        "meeting_id": m.id,
+        "key": item.key,
+        "case_id": item.case_id,
+        "position": position,
+        "state": "decided" if decision else "open",
+        "meeting_status": m.status,
+        "decided_at": decision.decided_at if decision else None,
+        "lead_department": decision.lead_department if decision else None,
+        "resolve_within": decision.resolve_within if decision else None,
+        "decision": decision.decision if decision else None,
+    }
+
+
 class MeetingActivities:
     def __init__(
         self,
@@ -93,59 +149,8 @@ class MeetingActivities:
 
     @activity.defn(name="project_meeting")
     async def project_meeting(self, batch: MeetingProjection) -> None:
-        m = batch.meeting
         async with self._sessions() as session, session.begin():
-            await append_events(session, MeetingEvent, "meeting_id", m.id, batch.events)
-            row = {
-                "id": m.id,
-                "version": m.version,
-                "title": m.title,
-                "scheduled_for": m.scheduled_for,
-                "status": m.status,
-                "created_at": m.created_at,
-                "updated_at": m.updated_at,
-                "items": [_item_json(item) for item in m.items],
-                "dismissed_proposals": m.dismissed_proposals,
-                "minutes": m.minutes,
-            }
-            if not await upsert_if_newer(session, Meeting, row):
-                return  # a newer snapshot is already there
-            await session.execute(delete(MeetingItem).where(MeetingItem.meeting_id == m.id))
-            rows = [self._item_row(m, position, item) for position, item in enumerate(m.items)]
-            rows += [
-                {
-                    "meeting_id": m.id,
-                    "key": key,
-                    "case_id": key if not key.startswith("topic:") else None,
-                    "position": -1,
-                    "state": "dropped",
-                    "meeting_status": m.status,
-                    "decided_at": None,
-                    "lead_department": None,
-                    "resolve_within": None,
-                    "decision": None,
-                }
-                for key in m.dropped
-                if all(item.key != key for item in m.items)
-            ]
-            if rows:
-                await session.execute(insert(MeetingItem).values(rows))
-
-    @staticmethod
-    def _item_row(m: MeetingSnapshot, position: int, item: AgendaItem) -> dict[str, Any]:
-        decision = item.decision
-        return {
-            "meeting_id": m.id,
-            "key": item.key,
-            "case_id": item.case_id,
-            "position": position,
-            "state": "decided" if decision else "open",
-            "meeting_status": m.status,
-            "decided_at": decision.decided_at if decision else None,
-            "lead_department": decision.lead_department if decision else None,
-            "resolve_within": decision.resolve_within if decision else None,
-            "decision": decision.decision if decision else None,
-        }
+            await write_meeting(session, batch)
 
     # --- placing cases on an agenda -----------------------------------------------------------
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from casebridge.db.session import make_engine
+from casebridge.devstack.processes import run_sync
 from tests.e2e.stack import Stack, running_stack
 
 pytestmark = pytest.mark.timeout(240)
@@ -235,3 +240,65 @@ def test_the_grafana_dashboard_queries_series_that_exist() -> None:
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
             assert any(name in target["expr"] for name in exported), target["expr"]
+
+
+def _cli(stack: Stack, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**stack.env, **(extra_env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "casebridge", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_operator_commands_export_reproject_and_load_calendar(stack: Stack, tmp_path: Path) -> None:
+    officer = stack.token("officer")
+    with stack.client() as client:
+        case = create(
+            client,
+            officer,
+            {
+                "worker": {"name": "钱七", "phone": "13577778888", "occupation": "外卖骑手"},
+                "category": "wage_arrears",
+                "title": "骑手被扣押金",
+                "description": "平台无故扣押骑手押金三千元。",
+            },
+        )
+        act(client, stack.token("hrss"), f"/api/v1/cases/{case['id']}/assignments/hrss/acknowledge")
+        events_before = client.get(f"/api/v1/cases/{case['id']}/events", headers=officer).json()
+
+    # A worker's data-access request: the whole record, phone included.
+    exported = _cli(stack, "export", case["id"])
+    assert exported.returncode == 0, exported.stderr
+    record = json.loads(exported.stdout)
+    assert record["case"]["worker_phone"] == "13577778888"
+    assert [e["seq"] for e in record["events"]] == [e["seq"] for e in events_before]
+
+    # Lose the case from the read model; rebuild it from the workflow's history.
+    async def lose() -> None:
+        engine = make_engine(stack.env["CASEBRIDGE_DATABASE_URL"], pool_size=1)
+        async with engine.begin() as connection:
+            await connection.execute(text("DELETE FROM case_events WHERE case_id = :id"), {"id": case["id"]})
+            await connection.execute(text("DELETE FROM cases WHERE id = :id"), {"id": case["id"]})
+        await engine.dispose()
+
+    run_sync(lose())
+    with stack.client() as client:
+        assert client.get(f"/api/v1/cases/{case['id']}", headers=officer).status_code == 404
+    rebuilt = _cli(stack, "reproject", "--case", case["id"])
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    with stack.client() as client:
+        restored = client.get(f"/api/v1/cases/{case['id']}", headers=officer).json()
+        assert restored["status"] == "in_progress"
+        assert assignment(restored, "hrss")["status"] == "acknowledged"
+        assert client.get(f"/api/v1/cases/{case['id']}/events", headers=officer).json() == events_before
+
+    # A calendar override is validated before it is installed.
+    target = tmp_path / "calendar.toml"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[years.2027]\nholidays = ["2027-13-01"]\n', encoding="utf-8")
+    refused = _cli(stack, "load-calendar", str(bad), extra_env={"CASEBRIDGE_CALENDAR_OVERRIDES": str(target)})
+    assert refused.returncode != 0 and "2027" in refused.stderr and not target.exists()
+    good = tmp_path / "good.toml"
+    good.write_text('[years.2027]\nholidays = ["2027-01-01"]\nworkdays = []\n', encoding="utf-8")
+    loaded = _cli(stack, "load-calendar", str(good), extra_env={"CASEBRIDGE_CALENDAR_OVERRIDES": str(target)})
+    assert loaded.returncode == 0, loaded.stderr
+    assert target.read_text(encoding="utf-8") == good.read_text(encoding="utf-8")
