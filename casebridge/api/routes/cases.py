@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -30,6 +30,7 @@ from casebridge.api.schemas import (
     SuspendIn,
 )
 from casebridge.api.security import CurrentUserInfo
+from casebridge.api.state import AppState
 from casebridge.db import queries
 from casebridge.db.models import Case
 from casebridge.domain.errors import InvalidTransition, NotFound, UnknownCategory, UnknownDepartment
@@ -118,6 +119,25 @@ def require_department(user: CurrentUserInfo, department: str, officer_too: bool
         )
 
 
+async def start_case(state: AppState, temporal: Client, case: CaseInput) -> bool:
+    """Start the case's workflow (or join the one already running under its id) and return once
+    it is routed and projected. False when a workflow of that id has already ended: the case is
+    in the read model as it stands. Every intake (officer, hotline, Open311) starts cases here."""
+    try:
+        handle = await temporal.start_workflow(
+            CaseWorkflow.run,
+            CaseWorkflowInput(case=case),
+            id=case.id,
+            task_queue=state.settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    await handle.execute_update(CaseWorkflow.opened, rpc_timeout=UPDATE_TIMEOUT)
+    return True
+
+
 # --- intake and reads ----------------------------------------------------------------------
 
 
@@ -167,20 +187,10 @@ async def create_case(
         amount_claimed=f"{body.amount_claimed:.2f}" if body.amount_claimed is not None else None,
         departments=body.departments,
     )
-    try:
-        handle = await temporal.start_workflow(
-            CaseWorkflow.run,
-            CaseWorkflowInput(case=case),
-            id=case_id,
-            task_queue=state.settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-    except WorkflowAlreadyStartedError:
+    if not await start_case(state, temporal, case):
         # The same key after the case ended: it is in the read model.
         response.headers["Idempotent-Replayed"] = "true"
         return await render(state, session, case_id, user)
-    await handle.execute_update(CaseWorkflow.opened, rpc_timeout=UPDATE_TIMEOUT)
     return await render(state, session, case_id, user)
 
 
