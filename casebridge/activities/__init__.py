@@ -13,6 +13,7 @@ from temporalio.client import Client
 from casebridge.activities.deadlines import DeadlineActivities
 from casebridge.activities.meetings import MeetingActivities
 from casebridge.activities.projection import ProjectionActivities
+from casebridge.activities.webhooks import WebhookActivities
 from casebridge.calendar_source import load_calendar
 from casebridge.domain.policy import Policy
 
@@ -36,6 +37,7 @@ def build_activities(
         lambda: load_calendar(calendar_overrides),
         tz,
     )
+    webhooks = WebhookActivities(sessions)
     return [
         deadlines.compute_schedule,
         projection.project_case,
@@ -44,4 +46,7 @@ def build_activities(
         meetings.carry_over,
         meetings.apply_case_decision,
         meetings.release_case,
+        webhooks.next_deliveries,
+        webhooks.deliver,
+        webhooks.disable_subscription,
     ]

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from casebridge.activities.webhooks import enqueue_deliveries
 from casebridge.db.models import Assignment, Case, CaseEvent
 from casebridge.db.search import tokens_for
 from casebridge.db.writes import append_events, upsert_if_newer
@@ -58,6 +59,7 @@ def case_row(snapshot: CaseSnapshot) -> dict[str, object]:
 
 async def write_batch(session: AsyncSession, batch: ProjectionBatch) -> bool:
     """Write one batch inside the caller's transaction; True when the case row was (re)written."""
+    await enqueue_deliveries(session, batch)  # the webhook outbox: same transaction, new events only
     await append_events(session, CaseEvent, "case_id", batch.case.id, batch.events)
     written = await upsert_if_newer(session, Case, case_row(batch.case))
     if written:

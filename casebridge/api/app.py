@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from casebridge.api.errors import install_error_handlers
 from casebridge.api.metrics import install_metrics
-from casebridge.api.routes import admin, auth, cases, health, hotline, meetings, open311, public, stream
+from casebridge.api.routes import admin, auth, cases, health, hotline, meetings, open311, public, stream, webhooks
 from casebridge.api.state import AppState
 from casebridge.api.stream import EventBroadcaster
 from casebridge.db.session import make_engine, make_session_factory
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         response.headers["X-Request-ID"] = request_id
         return response
 
-    for module in (auth, cases, meetings, public, stream, admin, health, hotline, open311):
+    for module in (auth, cases, meetings, public, stream, admin, health, hotline, open311, webhooks):
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="web")
     return app

@@ -181,3 +181,64 @@ class MeetingEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
     __table_args__ = (UniqueConstraint("meeting_id", "seq"),)
+
+
+class WebhookSubscription(Base):
+    """An outside system that wants case events POSTed to it, signed with its secret."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(String(500))
+    # Needed in clear to sign deliveries; never returned by the API.
+    secret: Mapped[str] = mapped_column(String(200))
+    departments: Mapped[list[str]] = mapped_column(ARRAY(String(50)))
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(60)))
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str] = mapped_column(String(50))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # First failed attempt with no success since; None while deliveries succeed.
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    failed: Mapped[int] = mapped_column(BigInteger, server_default="0")  # failed attempts
+
+
+class WebhookDelivery(Base):
+    """The transactional outbox: one row per (subscription, case event), written with the event."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"))
+    case_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)
+    event_type: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "case_id", "seq"),
+        # The dispatcher's queue: a subscription's undelivered rows in insertion order.
+        Index("ix_webhook_deliveries_pending", "subscription_id", "id", postgresql_where="delivered_at IS NULL"),
+    )
+
+
+class WebhookEvent(Base):
+    """What happened to a subscription: created, deactivated, enabled, disabled after failing a day."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(60))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(50))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+    __table_args__ = (Index("ix_webhook_events_subscription_id_id", "subscription_id", "id"),)
