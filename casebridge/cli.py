@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         upgrade(settings.require_database_url())
         _out("database is at the latest migration")
     elif args.command == "seed-demo":
+        if settings.env == "prod":
+            raise SystemExit("demo users are for development only (CASEBRIDGE_ENV is prod)")
         created = asyncio.run(seed_demo_users(settings.require_database_url()))
         _out("demo users created (password demo)" if created else "users exist; nothing done")
     elif args.command == "user":

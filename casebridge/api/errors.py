@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -18,6 +22,8 @@ from casebridge.domain.errors import (
     UnknownCategory,
     UnknownDepartment,
 )
+
+T = TypeVar("T")
 
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidTransition: 409,
@@ -77,3 +83,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:
         return JSONResponse(_body("服务暂不可用", str(exc) or "a dependency is unavailable"), status_code=503)
+
+
+async def within(seconds: float, action: Awaitable[T]) -> T:
+    """Bound a call to Temporal: the SDK keeps asking for an update's outcome, so without a limit a
+    request could wait forever while no worker runs. 503 says it may still happen: read, then retry."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await action
+    except TimeoutError as exc:
+        raise ServiceUnavailable(
+            "the action is still in progress or no worker is running; read the case before retrying"
+        ) from exc

@@ -8,6 +8,8 @@ from casebridge.db.models import User
 from casebridge.db.session import make_engine, make_session_factory
 from casebridge.passwords import hash_password
 
+DEMO_PASSWORD = "demo"
+
 DEMO_USERS: list[tuple[str, str, str | None]] = [
     ("officer", "officer", None),
     ("hrss", "department", "hrss"),
@@ -18,7 +20,7 @@ DEMO_USERS: list[tuple[str, str, str | None]] = [
 ]
 
 
-async def seed_demo_users(database_url: str, password: str = "demo") -> bool:
+async def seed_demo_users(database_url: str, password: str = DEMO_PASSWORD) -> bool:
     """Create the demo users if there are no users at all; True when it created them."""
     engine = make_engine(database_url, pool_size=1)
     try:

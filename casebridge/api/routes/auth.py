@@ -11,6 +11,7 @@ from casebridge.api.deps import CurrentUser, SessionDep, StateDep
 from casebridge.api.schemas import Me, Token
 from casebridge.api.security import issue_token
 from casebridge.db.models import User
+from casebridge.db.seed import DEMO_PASSWORD
 from casebridge.passwords import verify_password
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -24,7 +25,9 @@ async def login(
     session: SessionDep,
 ) -> Token:
     user = await session.get(User, username)
-    if user is None or not user.active or not verify_password(user.password_hash, password):
+    # Outside dev mode the demo password is never accepted, even if such a user exists.
+    demo_password_refused = state.settings.env == "prod" and password == DEMO_PASSWORD
+    if user is None or not user.active or demo_password_refused or not verify_password(user.password_hash, password):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="用户名或密码错误 / wrong username or password",

@@ -13,6 +13,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from casebridge.api.deps import CurrentUser, Officer, PolicyDep, SessionDep, StateDep, TemporalDep
+from casebridge.api.errors import within
 from casebridge.api.present import can_see, case_out, event_out
 from casebridge.api.schemas import (
     CaseCreate,
@@ -105,7 +106,7 @@ async def run_update(
         raise InvalidTransition(f"个案已{'结案' if case.status == 'closed' else '撤回'}", f"the case is {case.status}")
     await session.rollback()  # give the connection back while the workflow works
     handle: WorkflowHandle[Any, Any] = temporal.get_workflow_handle(case_id)
-    await handle.execute_update(update, cmd, rpc_timeout=UPDATE_TIMEOUT)
+    await within(UPDATE_TIMEOUT.total_seconds(), handle.execute_update(update, cmd, rpc_timeout=UPDATE_TIMEOUT))
     return await render(state, session, case_id, user)
 
 
@@ -134,7 +135,7 @@ async def start_case(state: AppState, temporal: Client, case: CaseInput) -> bool
         )
     except WorkflowAlreadyStartedError:
         return False
-    await handle.execute_update(CaseWorkflow.opened, rpc_timeout=UPDATE_TIMEOUT)
+    await within(UPDATE_TIMEOUT.total_seconds(), handle.execute_update(CaseWorkflow.opened, rpc_timeout=UPDATE_TIMEOUT))
     return True
 
 

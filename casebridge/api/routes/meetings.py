@@ -12,6 +12,7 @@ from sqlalchemy import select
 from casebridge.activities.meetings import new_meeting_id
 from casebridge.api.deps import PolicyDep, SessionDep, StateDep, TemporalDep, require_roles
 from casebridge.api.documents import agenda_docx, minutes_docx, printable_html
+from casebridge.api.errors import within
 from casebridge.api.meeting_schemas import (
     AgendaItemOut,
     DecisionIn,
@@ -122,7 +123,10 @@ async def run_update(
 ) -> MeetingOut:
     await load(session, meeting_id)
     await session.rollback()
-    await temporal.get_workflow_handle(meeting_id).execute_update(update, cmd, rpc_timeout=UPDATE_TIMEOUT)
+    await within(
+        UPDATE_TIMEOUT.total_seconds(),
+        temporal.get_workflow_handle(meeting_id).execute_update(update, cmd, rpc_timeout=UPDATE_TIMEOUT),
+    )
     session.expire_all()
     return await render(state, session, policy, await load(session, meeting_id))
 
@@ -146,7 +150,9 @@ async def create_meeting(
         id=meeting_id,
         task_queue=state.settings.task_queue,
     )
-    await handle.execute_update(JointMeetingWorkflow.opened, rpc_timeout=UPDATE_TIMEOUT)
+    await within(
+        UPDATE_TIMEOUT.total_seconds(), handle.execute_update(JointMeetingWorkflow.opened, rpc_timeout=UPDATE_TIMEOUT)
+    )
     return await render(state, session, policy, await load(session, meeting_id))
 
 
@@ -302,8 +308,11 @@ async def submit_position(
     await session.rollback()
     department = user.department or ""
     cmd = PositionCommand(actor(user), case_id, department, body.statement)
-    await temporal.get_workflow_handle(meeting_id).execute_update(
-        JointMeetingWorkflow.submit_position, cmd, rpc_timeout=UPDATE_TIMEOUT
+    await within(
+        UPDATE_TIMEOUT.total_seconds(),
+        temporal.get_workflow_handle(meeting_id).execute_update(
+            JointMeetingWorkflow.submit_position, cmd, rpc_timeout=UPDATE_TIMEOUT
+        ),
     )
     return PositionOut(case_id=case_id, department=department, statement=body.statement)
 
