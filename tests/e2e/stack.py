@@ -141,6 +141,7 @@ def running_stack(data_dir: Path) -> Iterator[Stack]:
             "CASEBRIDGE_HTTP_PORT": str(http_port),
             "CASEBRIDGE_POLICY": str(policy),
             "CASEBRIDGE_LOG_JSON": "true",
+            "CASEBRIDGE_OPEN311_API_KEYS": '["e2e-open311-key"]',
         }
         stack = Stack(data_dir, env, http_port)
         try:

@@ -302,3 +302,26 @@ def test_operator_commands_export_reproject_and_load_calendar(stack: Stack, tmp_
     loaded = _cli(stack, "load-calendar", str(good), extra_env={"CASEBRIDGE_CALENDAR_OVERRIDES": str(target)})
     assert loaded.returncode == 0, loaded.stderr
     assert target.read_text(encoding="utf-8") == good.read_text(encoding="utf-8")
+
+
+def test_an_open311_client_files_and_follows_a_request(stack: Stack) -> None:
+    with httpx.Client(base_url=f"{stack.base_url}/open311/v2", timeout=60) as open311:
+        services = open311.get("/services.json").json()
+        assert "wage_arrears" in {s["service_code"] for s in services}
+        filed = open311.post(
+            "/requests.json",
+            data={
+                "api_key": "e2e-open311-key",
+                "service_code": "wage_arrears",
+                "description": "快递站拖欠两个月工资，多次催要无果。",
+                "first_name": "明",
+                "last_name": "周",
+                "phone": "13812345678",
+                "address_string": "江北街道景亮社区",
+            },
+        )
+        assert filed.status_code == 201, filed.text
+        request_id = filed.json()[0]["service_request_id"]
+        [status] = open311.get(f"/requests/{request_id}.json").json()
+        assert status["service_request_id"] == request_id and status["status"] == "open"
+        assert "13812345678" not in json.dumps(status, ensure_ascii=False)
