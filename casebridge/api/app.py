@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
@@ -95,4 +96,28 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     for module in (auth, cases, meetings, public, stream, admin, health, hotline, open311, webhooks):
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="web")
+    document_error_shapes(app)
     return app
+
+
+def document_error_shapes(app: FastAPI) -> None:
+    """A 422 is FastAPI's list of field errors, or our ``{"detail": "中文 / English"}`` for input that
+    is well-formed but not acceptable (an unknown category, say): say both in the schema."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if error is not None:
+                error["properties"]["detail"] = {
+                    "title": "Detail",
+                    "anyOf": [
+                        {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+                        {"type": "string"},
+                    ],
+                }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
