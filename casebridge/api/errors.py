@@ -9,7 +9,7 @@ from typing import TypeVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -79,6 +79,16 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status is RPCStatusCode.NOT_FOUND:
             return JSONResponse(_body("个案已结束或不存在", "the case is no longer running"), status_code=409)
         return JSONResponse(_body("工作流服务暂不可用", "the workflow service is unavailable"), status_code=503)
+
+    @app.exception_handler(RPCTimeoutOrCancelledError)
+    async def rpc_timeout(_: Request, exc: RPCTimeoutOrCancelledError) -> JSONResponse:
+        # The update may still be applied: the caller should read the case before retrying.
+        return JSONResponse(
+            _body(
+                "操作仍在处理中，请稍后查看后再重试", "the action is still in progress; read the case before retrying"
+            ),
+            status_code=503,
+        )
 
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:

@@ -54,7 +54,7 @@ from casebridge.workflows import CaseWorkflow, CaseWorkflowInput
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
-UPDATE_TIMEOUT = timedelta(seconds=30)
+UPDATE_TIMEOUT = timedelta(seconds=60)  # an escalation waits up to 20 s for its agenda
 TERMINAL = ("closed", "withdrawn")
 ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: people read these ids out on the phone
 
