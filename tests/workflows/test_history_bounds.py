@@ -302,7 +302,7 @@ KNOWN_DOUBLE_APPLY = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_DOUBLE_APPLY)
+@pytest.mark.xfail(strict=False, reason=KNOWN_DOUBLE_APPLY)  # a race: not every run reproduces it
 async def test_an_update_retried_onto_the_new_run_is_not_applied_again(
     short_history_env: WorkflowEnvironment, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -46,7 +46,7 @@ from casebridge.workflows import JointMeetingWorkflow, MeetingWorkflowInput
 
 router = APIRouter(prefix="/api/v1/meetings", tags=["meetings"])
 
-UPDATE_TIMEOUT = timedelta(seconds=60)
+UPDATE_TIMEOUT = timedelta(seconds=120)  # closing plans the next meeting and moves its cases
 Reader = Annotated[CurrentUserInfo, Depends(require_roles("officer", "leader"))]
 Leader = Annotated[CurrentUserInfo, Depends(require_roles("leader"))]
 DepartmentUser = Annotated[CurrentUserInfo, Depends(require_roles("department"))]
