@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -37,7 +37,8 @@ def _apply(statement: Select[_T], f: CaseFilter) -> Select[_T]:
         if department:
             conditions.append(Case.departments.contains([department]))
     if f.overdue is not None:
-        conditions.append(Case.overdue.is_(f.overdue))
+        # "WHERE overdue" (not "IS true"), so the planner can use the partial index on overdue cases.
+        conditions.append(Case.overdue.expression if f.overdue else not_(Case.overdue))
     if f.q:
         searchable: list[InstrumentedAttribute[str]] = [Case.title, Case.description, Case.worker_name]
         for word in f.q.split():
