@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -36,6 +36,7 @@ log = structlog.get_logger(__name__)
 # Serialises planning and placement across workers: two escalations at once must not plan two
 # meetings or put a case on two agendas. A transaction-scoped advisory lock, so a crash frees it.
 PLACEMENT_LOCK = 0x43415345  # "CASE"
+CASE_NOT_RUNNING = "CaseNotRunning"
 ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 SYSTEM = Actor("system", "system")
 
@@ -252,6 +253,10 @@ class MeetingActivities:
         for item in meeting.items:
             if item.decision is not None or item.case_id is None:
                 continue
+            if not await _running(client, item.case_id):
+                # Closed (or terminated by an operator) since it joined the agenda: nothing to carry.
+                log.warning("carry over skipped: the case is no longer running", case_id=item.case_id)
+                continue
             placed = await self.place_on_agenda(PlaceRequest(item.case_id, item.reason, carried_from=meeting.id))
             try:
                 await client.get_workflow_handle(item.case_id).execute_update(
@@ -259,6 +264,10 @@ class MeetingActivities:
                 )
             except WorkflowUpdateFailedError as exc:  # withdrawn meanwhile: nothing to carry
                 log.warning("carry over skipped", case_id=item.case_id, error=str(exc.cause))
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                log.warning("carry over skipped: the case closed meanwhile", case_id=item.case_id)
         return next_id
 
     # --- decisions reach the cases ----------------------------------------------------------
@@ -278,7 +287,13 @@ class MeetingActivities:
     @activity.defn(name="release_case")
     async def release_case(self, request: ReleaseRequest) -> None:
         command = LeaveAgendaCommand(request.actor, request.meeting_id, request.reason)
-        await self._case_update(request.case_id, "leave_agenda", command)
+        try:
+            await self._case_update(request.case_id, "leave_agenda", command)
+        except ApplicationError as exc:
+            if exc.type != CASE_NOT_RUNNING:
+                raise
+            # A case that is no longer running has nothing to go back to: dropping its item is enough.
+            log.warning("dropped item's case is no longer running", case_id=request.case_id)
 
     async def _case_update(self, case_id: str, update: str, command: object) -> None:
         try:
@@ -289,3 +304,20 @@ class MeetingActivities:
                 # The case refused: pass its reason on, by name, without retrying.
                 raise ApplicationError(str(cause), *cause.details, type=cause.type, non_retryable=True) from exc
             raise
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            # Retrying cannot bring a closed workflow back: say so at once, by name.
+            zh, en = "个案已结束，无法执行会议决定", f"case {case_id} is no longer running"
+            raise ApplicationError(f"{zh} / {en}", zh, en, type=CASE_NOT_RUNNING, non_retryable=True) from exc
+
+
+async def _running(client: Client, case_id: str) -> bool:
+    """Whether the case's workflow is still running (a closed or unknown one takes no updates)."""
+    try:
+        description = await client.get_workflow_handle(case_id).describe()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return description.status is WorkflowExecutionStatus.RUNNING

@@ -34,6 +34,8 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidInput: 422,
 }
 STATUS_BY_NAME = {cls.__name__: status for cls, status in STATUS_BY_ERROR.items()}
+# A meeting decision for a case whose workflow has closed (activities/meetings.py).
+STATUS_BY_NAME["CaseNotRunning"] = 409
 
 
 class ServiceUnavailable(Exception):
@@ -63,36 +65,37 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(DomainError)
-    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(_body(exc.zh, exc.en), status_code=STATUS_BY_ERROR.get(type(exc), 409))
-
     @app.exception_handler(WorkflowUpdateFailedError)
-    async def update_failed(_: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
+    @app.exception_handler(RPCError)
+    @app.exception_handler(RPCTimeoutOrCancelledError)
+    @app.exception_handler(ServiceUnavailable)
+    async def described(_: Request, exc: Exception) -> JSONResponse:
+        status, zh, en = describe(exc)
+        return JSONResponse(_body(zh, en), status_code=status)
+
+
+def describe(exc: Exception) -> tuple[int, str, str]:
+    """The status and the bilingual message for an error raised while serving a request: one
+    mapping for the JSON API and the web pages. Anything unknown is re-raised (a bug to see)."""
+    if isinstance(exc, DomainError):
+        return STATUS_BY_ERROR.get(type(exc), 409), exc.zh, exc.en
+    if isinstance(exc, WorkflowUpdateFailedError):
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type in STATUS_BY_NAME:
             zh, en = (list(cause.details) + [str(cause), str(cause)])[:2]
-            return JSONResponse(_body(str(zh), str(en)), status_code=STATUS_BY_NAME[cause.type])
-        return JSONResponse(_body("操作未能完成，请稍后重试", "the action could not be completed; try again"), 503)
-
-    @app.exception_handler(RPCError)
-    async def rpc_error(_: Request, exc: RPCError) -> JSONResponse:
+            return STATUS_BY_NAME[cause.type], str(zh), str(en)
+        return 503, "操作未能完成，请稍后重试", "the action could not be completed; try again"
+    if isinstance(exc, RPCError):
         if exc.status is RPCStatusCode.NOT_FOUND:
-            return JSONResponse(_body("个案已结束或不存在", "the case is no longer running"), status_code=409)
-        return JSONResponse(_body("工作流服务暂不可用", "the workflow service is unavailable"), status_code=503)
-
-    @app.exception_handler(RPCTimeoutOrCancelledError)
-    async def rpc_timeout(_: Request, exc: RPCTimeoutOrCancelledError) -> JSONResponse:
+            return 409, "个案已结束或不存在", "the case is no longer running"
+        return 503, "工作流服务暂不可用", "the workflow service is unavailable"
+    if isinstance(exc, RPCTimeoutOrCancelledError):
         # The update may still be applied: the caller should read the case before retrying.
-        return JSONResponse(
-            _body(
-                "操作仍在处理中，请稍后查看后再重试", "the action is still in progress; read the case before retrying"
-            ),
-            status_code=503,
-        )
-
-    @app.exception_handler(ServiceUnavailable)
-    async def unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:
-        return JSONResponse(_body("服务暂不可用", str(exc) or "a dependency is unavailable"), status_code=503)
+        zh = "操作仍在处理中，请稍后查看后再重试"
+        return 503, zh, "the action is still in progress; read the case before retrying"
+    if isinstance(exc, ServiceUnavailable):
+        return 503, "服务暂不可用", str(exc) or "a dependency is unavailable"
+    raise exc
 
 
 async def within(seconds: float, action: Awaitable[T]) -> T:

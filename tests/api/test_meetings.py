@@ -194,3 +194,40 @@ async def test_leader_reorders_the_agenda_and_dismisses_a_proposal(api: Api) -> 
     assert r.status_code == 200 and key not in [p["key"] for p in r.json()["proposals"]]
     again = await api.post(f"{base}/proposals/{key}/accept", "leader")
     assert again.status_code == 404, "a dismissed proposal is no longer offered"
+
+
+async def test_cases_closed_since_they_joined_the_agenda_do_not_stall_the_meeting(api: Api) -> None:
+    """An operator may terminate a case's workflow while it waits on an agenda: dropping its item
+    still works, deciding it is refused with a 409, and closing the meeting carries the others on
+    without trying (forever) to reach the closed case."""
+    gone = await escalated_case(api, truck_driver_body(title="议程中被终止的个案"))
+    dropped = await escalated_case(api, courier_body(title="议程中被终止后撤下"))
+    carried = await escalated_case(api, courier_body(title="未议定，转下次会议"))
+    meeting_id = gone["meeting_id"]
+    assert dropped["meeting_id"] == carried["meeting_id"] == meeting_id
+    for case in (gone, dropped):
+        await api.env.client.get_workflow_handle(case["id"]).terminate(reason="operator test")
+    base = f"/api/v1/meetings/{meeting_id}"
+
+    r = await api.post(f"{base}/items/{dropped['id']}/drop", "leader", {"reason": "个案已终止"})
+    assert r.status_code == 200, r.text
+    assert dropped["id"] not in {item["case_id"] for item in r.json()["agenda"]}
+
+    assert (await api.post(f"{base}/approve-agenda", "leader")).status_code == 200
+    decision = {
+        "decision": "人社局牵头处理",
+        "lead_department": "hrss",
+        "assist_departments": [],
+        "resolve_within": "5 working days",
+    }
+    r = await api.post(f"{base}/items/{gone['id']}/decision", "leader", decision)
+    assert r.status_code == 409, r.text
+    assert "no longer running" in r.json()["detail_en"]
+
+    r = await api.post(f"{base}/close", "leader")
+    assert r.status_code == 200, r.text
+    later = await get(api, f"/api/v1/cases/{carried['id']}", "officer")
+    assert later["meeting_id"] not in (None, meeting_id), "the undecided case moved to the next meeting"
+    following = await get(api, f"/api/v1/meetings/{later['meeting_id']}")
+    on_agenda = {item["case_id"] for item in following["agenda"]}
+    assert carried["id"] in on_agenda and gone["id"] not in on_agenda
