@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from casebridge.calendar_source import CalendarOverrideError, load_calendar, parse_calendar_override
@@ -105,7 +107,33 @@ async def _recompute(settings: Settings) -> None:
         await engine.dispose()
 
 
-def main(argv: list[str] | None = None) -> None:
+def main() -> None:
+    """The console entry point: run the command, then leave without interpreter finalization.
+
+    The Temporal client's native threads can outlive the command and abort a finalizing
+    interpreter ("PyGILState_Release: thread state must be current", temporalio/sdk-python#300),
+    which would turn a finished command into exit status -6. Everything the command wrote is
+    flushed first; the exit status is the command's own."""
+    code: int | str | None
+    try:
+        run()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    if isinstance(code, str):
+        sys.stderr.write(f"{code}\n")
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
+
+
+def run(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="casebridge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply database migrations")
