@@ -6,9 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
-import os
 import sys
-import traceback
 from pathlib import Path
 
 from casebridge.calendar_source import CalendarOverrideError, load_calendar, parse_calendar_override
@@ -18,6 +16,7 @@ from casebridge.db.seed import seed_demo_users
 from casebridge.db.session import make_engine, make_session_factory
 from casebridge.domain.model import Actor
 from casebridge.domain.policy import PolicyError
+from casebridge.entry import run_then_exit
 from casebridge.operations import export_case, recompute_provisional_deadlines, reproject_from_history
 from casebridge.passwords import hash_password
 from casebridge.policy_source import load_policy
@@ -108,29 +107,8 @@ async def _recompute(settings: Settings) -> None:
 
 
 def main() -> None:
-    """The console entry point: run the command, then leave without interpreter finalization.
-
-    The Temporal client's native threads can outlive the command and abort a finalizing
-    interpreter ("PyGILState_Release: thread state must be current", temporalio/sdk-python#300),
-    which would turn a finished command into exit status -6. Everything the command wrote is
-    flushed first; the exit status is the command's own."""
-    code: int | str | None
-    try:
-        run()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    except KeyboardInterrupt:
-        code = 130
-    except BaseException:
-        traceback.print_exc()
-        code = 1
-    if isinstance(code, str):
-        sys.stderr.write(f"{code}\n")
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code or 0)
+    """The console entry point (see casebridge.entry for why it ends with os._exit)."""
+    run_then_exit(run)
 
 
 def run(argv: list[str] | None = None) -> None:

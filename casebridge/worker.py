@@ -16,6 +16,7 @@ from casebridge.activities import build_activities
 from casebridge.calendar_source import CalendarOverrideError, load_calendar
 from casebridge.db.session import make_engine, make_session_factory
 from casebridge.domain.policy import PolicyError
+from casebridge.entry import run_then_exit
 from casebridge.logs import configure_logging
 from casebridge.policy_source import load_policy
 from casebridge.settings import Settings, get_settings
@@ -62,7 +63,7 @@ async def serve(settings: Settings) -> None:
     await engine.dispose()
 
 
-def main() -> None:
+def run() -> None:
     settings = get_settings()
     configure_logging(settings.json_logs, settings.log_level)
     try:
@@ -72,6 +73,10 @@ def main() -> None:
     except (CalendarOverrideError, PolicyError) as exc:
         raise SystemExit(f"casebridge worker: {exc}") from exc
     asyncio.run(serve(settings))
+
+
+def main() -> None:
+    run_then_exit(run)  # see casebridge.entry
 
 
 if __name__ == "__main__":

@@ -6,11 +6,12 @@ import uvicorn
 
 from casebridge.api.app import create_app
 from casebridge.domain.policy import PolicyError
+from casebridge.entry import run_then_exit
 from casebridge.logs import configure_logging
 from casebridge.settings import get_settings
 
 
-def main() -> None:
+def run() -> None:
     settings = get_settings()
     configure_logging(settings.json_logs, settings.log_level)
     try:
@@ -25,6 +26,10 @@ def main() -> None:
         access_log=settings.env != "prod",
         timeout_graceful_shutdown=5,
     )
+
+
+def main() -> None:
+    run_then_exit(run)  # see casebridge.entry
 
 
 if __name__ == "__main__":
