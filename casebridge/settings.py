@@ -47,6 +47,9 @@ class Settings(BaseSettings):
 
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     token_ttl_minutes: int = Field(default=12 * 60, ge=1)
+    # The web UI's session cookie is Secure when the request came over https (None); set true behind
+    # a TLS-terminating proxy that does not pass X-Forwarded-Proto, or false to never set it.
+    web_cookie_secure: bool | None = None
     log_json: bool | None = None
     log_level: str = "INFO"
 

@@ -6,7 +6,6 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
@@ -14,7 +13,6 @@ from zoneinfo import ZoneInfo
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from casebridge.api.errors import install_error_handlers
@@ -27,8 +25,8 @@ from casebridge.policy_source import load_policy
 from casebridge.settings import Settings
 from casebridge.temporal import connect
 from casebridge.tracing import instrument_app, instrument_engine
+from casebridge.web import install_web
 
-STATIC = Path(__file__).parent / "static"
 CASE_PATH = re.compile(r"^/api/v1/(?:public/)?cases/([^/]+)")
 
 DESCRIPTION = """
@@ -47,7 +45,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.require_database_url())
+        engine = make_engine(settings.require_database_url(), pool_size=settings.api_db_pool_size)
         instrument_engine(engine)
         sessions = make_session_factory(engine)
         client = temporal or await connect(settings)
@@ -95,7 +93,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
     for module in (auth, cases, meetings, public, stream, admin, health, hotline, open311, webhooks):
         app.include_router(module.router)
-    app.mount("/", StaticFiles(directory=STATIC, html=True), name="web")
+    install_web(app)  # the web UI under "/" (pages, /static); /api/v1, /metrics, /healthz stay as they are
     document_error_shapes(app)
     return app
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import Select, and_, func, not_, or_, select
+from sqlalchemy import Select, and_, case, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -14,6 +14,9 @@ from casebridge.db.models import Assignment, Case, CaseEvent
 from casebridge.db.search import like_pattern, query_tokens
 
 _T = TypeVar("_T")
+
+OPEN_STATUSES = ("in_progress", "escalated", "resolved")
+ACTIVE_ASSIGNMENT = ("pending_ack", "acknowledged")
 
 
 @dataclass(frozen=True)
@@ -25,12 +28,16 @@ class CaseFilter:
     q: str | None = None
     # Set for department users: only cases with an assignment for this department.
     visible_to_department: str | None = None
+    # Only cases still open (in progress, escalated, or resolved and waiting for feedback).
+    open_only: bool = False
 
 
 def _apply(statement: Select[_T], f: CaseFilter) -> Select[_T]:
     conditions = []
     if f.status:
         conditions.append(Case.status == f.status)
+    if f.open_only:
+        conditions.append(Case.status.in_(OPEN_STATUSES))
     if f.category:
         conditions.append(Case.category == f.category)
     for department in (f.department, f.visible_to_department):
@@ -55,6 +62,50 @@ async def list_cases(session: AsyncSession, f: CaseFilter, limit: int, offset: i
     cases = list(await session.scalars(page))
     total = await session.scalar(_apply(select(func.count()).select_from(Case), f))
     return cases, int(total or 0)
+
+
+async def list_by_urgency(session: AsyncSession, f: CaseFilter, limit: int, offset: int) -> tuple[list[Case], int]:
+    """The officer's queue: overdue first, then cases with a warning, then by the nearest deadline."""
+    warned = (
+        select(Assignment.case_id)
+        .where(Assignment.case_id == Case.id, Assignment.warning, Assignment.status.in_(ACTIVE_ASSIGNMENT))
+        .exists()
+    )
+    page = (
+        _apply(select(Case), f)
+        .order_by(
+            Case.overdue.desc(),
+            warned.desc(),
+            Case.due_at.asc().nulls_last(),
+            Case.created_at.desc(),
+            Case.id,
+        )
+        .limit(limit)
+        .offset(offset)
+    )
+    cases = list(await session.scalars(page))
+    total = await session.scalar(_apply(select(func.count()).select_from(Case), f))
+    return cases, int(total or 0)
+
+
+async def department_inbox(session: AsyncSession, department: str, limit: int = 200) -> list[tuple[Assignment, Case]]:
+    """A department's open assignments: those to acknowledge first, by acknowledgement deadline,
+    then the acknowledged ones by resolution deadline."""
+    pending_first = case((Assignment.status == "pending_ack", 0), else_=1)
+    deadline = case((Assignment.status == "pending_ack", Assignment.ack_due_at), else_=Assignment.due_at)
+    rows = await session.execute(
+        select(Assignment, Case)
+        .join(Case, Case.id == Assignment.case_id)
+        .where(
+            Assignment.department == department,
+            Assignment.status.in_(ACTIVE_ASSIGNMENT),
+            Case.status.in_(("in_progress", "escalated")),
+            Case.departments.contains([department]),
+        )
+        .order_by(pending_first, deadline, Case.id)
+        .limit(limit)
+    )
+    return [(assignment, case_) for assignment, case_ in rows]
 
 
 async def assignments_for(session: AsyncSession, case_ids: Sequence[str]) -> dict[str, list[Assignment]]:

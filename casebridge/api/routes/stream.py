@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from casebridge.api.deps import CurrentUser, StateDep
 from casebridge.api.security import CurrentUserInfo
+from casebridge.api.state import AppState
 from casebridge.api.stream import StreamEvent
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -38,8 +39,8 @@ def render(event: StreamEvent, tz: ZoneInfo) -> str:
     return f"id: {event.id}\nevent: case_event\ndata: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-@router.get("/stream", summary="Server-sent events, one per case event the user may see")
-async def stream(request: Request, user: CurrentUser, state: StateDep) -> StreamingResponse:
+def event_stream(request: Request, user: CurrentUserInfo, state: AppState) -> StreamingResponse:
+    """The SSE response for ``user``: the JSON route and the web pages (cookie session) share it."""
     queue = state.broadcaster.subscribe(visible_to(user))
 
     async def events() -> AsyncIterator[str]:
@@ -58,3 +59,8 @@ async def stream(request: Request, user: CurrentUser, state: StateDep) -> Stream
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
+
+
+@router.get("/stream", summary="Server-sent events, one per case event the user may see")
+async def stream(request: Request, user: CurrentUser, state: StateDep) -> StreamingResponse:
+    return event_stream(request, user, state)
