@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     temporal_address: str | None = None
     temporal_namespace: str = "casebridge"
     task_queue: str = "casebridge"
+    # A Temporal cluster behind TLS (mTLS with a client certificate and key, PEM files) or Temporal
+    # Cloud (an API key, which turns TLS on). Unset: plain gRPC, as the embedded dev server speaks.
+    temporal_tls: bool = False
+    temporal_tls_ca: Path | None = None
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
+    # Connections the API process keeps to PostgreSQL (and as many again under load).
+    api_db_pool_size: int = Field(default=10, ge=1)
 
     # Ports of the embedded servers that `make run` (casebridge.devstack) starts when
     # CASEBRIDGE_DATABASE_URL / CASEBRIDGE_TEMPORAL_ADDRESS are unset. All bind 127.0.0.1 only.
@@ -73,6 +83,24 @@ class Settings(BaseSettings):
                 "CASEBRIDGE_SECRET_KEY is the development default; set a secret of your own outside dev mode"
             )
         return self
+
+    @model_validator(mode="after")
+    def _temporal_tls_files(self) -> Settings:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("CASEBRIDGE_TEMPORAL_TLS_CERT and CASEBRIDGE_TEMPORAL_TLS_KEY go together; set both")
+        for name in ("temporal_tls_ca", "temporal_tls_cert", "temporal_tls_key"):
+            path: Path | None = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"CASEBRIDGE_{name.upper()}: no such file: {path}")
+        return self
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        return (
+            self.temporal_tls
+            or self.temporal_api_key is not None
+            or any(p is not None for p in (self.temporal_tls_ca, self.temporal_tls_cert))
+        )
 
     @property
     def json_logs(self) -> bool:
