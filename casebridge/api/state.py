@@ -24,3 +24,6 @@ class AppState:
     tz: ZoneInfo
     broadcaster: EventBroadcaster
     public_lookups: Throttle = field(default_factory=lambda: Throttle(limit=20, window_seconds=600))
+    # Wrong passwords per username: after ten in fifteen minutes the account takes no login until
+    # the window has moved on (per process, like the lookup throttle).
+    login_failures: Throttle = field(default_factory=lambda: Throttle(limit=10, window_seconds=900))

@@ -1,5 +1,5 @@
-"""A small in-process limiter for the public lookup, so case ids cannot be paired with phone
-digits by brute force (10 000 combinations per case)."""
+"""A small in-process limiter of failures: for the public lookup, so case ids cannot be paired with
+phone digits by brute force (10 000 combinations per case), and for passwords at login."""
 
 from __future__ import annotations
 
@@ -27,3 +27,6 @@ class Throttle:
         self._recent(key).append(time.monotonic())
         if len(self._failures) > 100_000:  # bound memory under a flood of distinct keys
             self._failures.clear()
+
+    def clear(self, key: str) -> None:
+        self._failures.pop(key, None)

@@ -582,3 +582,25 @@ async def test_the_event_stream_is_filtered_by_department(api: Api, live: str) -
         for case_id in {e["case_id"] for e in sink.events}:
             r = await api.client.get(f"/api/v1/cases/{case_id}", headers=api.auth(sink.user))
             assert r.status_code == 200, f"{sink.user} received events of {case_id}, which it may not see"
+
+
+# --- password guessing -------------------------------------------------------------------------
+
+
+async def login_status(api: Api, username: str, password: str) -> httpx.Response:
+    return await api.client.post("/api/v1/auth/token", data={"username": username, "password": password})
+
+
+async def test_wrong_passwords_lock_a_username_and_a_good_one_resets_the_count(api: Api) -> None:
+    target = f"guess-{uuid.uuid4().hex[:8]}"
+    for _ in range(10):
+        assert (await login_status(api, target, "wrong")).status_code == 401
+    locked = await login_status(api, target, "wrong")
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert "too many wrong passwords" in locked.json()["detail"]
+
+    # A successful login clears the count: nine misses, a success, nine more — never locked.
+    for _ in range(2):
+        for _ in range(9):
+            assert (await login_status(api, "justice", "wrong")).status_code == 401
+        assert (await login_status(api, "justice", "demo")).status_code == 200
