@@ -85,7 +85,13 @@ class WebContext:
         return load_calendar(self.state.settings.calendar_overrides)
 
     def local(self, value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        return value.astimezone(self.state.tz).strftime(fmt) if value is not None else "—"
+        """Local time; a deadline at 00:00 reads as 24:00 of its last day, as the statutes count."""
+        if value is None:
+            return "—"
+        moment = value.astimezone(self.state.tz)
+        if fmt.endswith("%H:%M") and (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
+            return (moment - timedelta(days=1)).strftime(fmt.removesuffix("%H:%M")) + "24:00"
+        return moment.strftime(fmt)
 
     def page(self, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
         t = self.t
