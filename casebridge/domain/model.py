@@ -195,6 +195,9 @@ class CaseState:
     escalation_reason: str | None = None
     resolution_summary: str | None = None
     next_seq: int = 1
+    # The updates applied most recently, by update id, with what each answered; carried across
+    # continue-as-new so that an update retried onto the new run is answered, not applied again.
+    answered: list[AnsweredUpdate] = field(default_factory=list)
 
 
 @dataclass
@@ -241,6 +244,29 @@ class CaseSnapshot:
     assignments: list[AssignmentView]
     channel: str = "station"
     external_id: str | None = None
+
+
+@dataclass
+class CaseChange:
+    """The part of a snapshot that actions change; the rest is fixed when the case opens."""
+
+    version: int
+    status: str
+    amount_recovered: str | None
+    updated_at: datetime
+    due_at: datetime | None
+    meeting_id: str | None
+    assignments: list[AssignmentView]
+
+
+@dataclass
+class AnsweredUpdate:
+    """An update the case applied: its id and its answer (a snapshot, kept as the change it made,
+    or the count ``recompute_deadlines`` returned)."""
+
+    id: str
+    change: CaseChange | None = None
+    count: int | None = None
 
 
 @dataclass

@@ -9,11 +9,12 @@ its events are projected, so the API reads its own writes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TypeVar
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -28,6 +29,8 @@ with workflow.unsafe.imports_passed_through():
     from casebridge.domain.model import (
         Actor,
         AgendaCommand,
+        AnsweredUpdate,
+        CaseChange,
         CaseInput,
         CaseSnapshot,
         CaseState,
@@ -50,6 +53,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 T = TypeVar("T")
+P = ParamSpec("P")
+Answer = TypeVar("Answer", CaseSnapshot, int)
 
 SCHEDULE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -72,6 +77,15 @@ TERMINAL = (CaseStatus.CLOSED, CaseStatus.WITHDRAWN)
 # Cases escalated before the joint meeting existed did not join an agenda by themselves.
 JOIN_AGENDA_PATCH = "join-agenda-on-escalation"
 AGENDA_WAIT = timedelta(seconds=20)
+# The server deduplicates update ids within a run only. An update completed in the workflow task
+# that continues as new can have its caller's wait aborted and retried by the client onto the new
+# run (temporalio/temporal#6375), so the case remembers the updates it applied, across runs, and
+# answers a retry with what it answered the first time. Only updates in flight at the hand-over
+# can be retried onto the new run (the server admits 10 at once per workflow by default), so a
+# few hundred is a wide margin; each costs 1.1-1.6 KB of carried state with 2-3 assignments
+# (about 300 KB in all, under the server's 512 KiB payload warning; the test checks it).
+ANSWER_RETRIES_PATCH = "answer-retried-updates"
+ANSWERS_KEPT = 200
 
 
 @dataclass
@@ -88,6 +102,40 @@ def rejecting() -> Iterator[None]:
         yield
     except DomainError as exc:
         raise ApplicationError(str(exc), exc.zh, exc.en, type=type(exc).__name__, non_retryable=True) from exc
+
+
+def applied_once(
+    handler: Callable[Concatenate[CaseWorkflow, P], Awaitable[Answer]],
+) -> Callable[Concatenate[CaseWorkflow, P], Awaitable[Answer]]:
+    """An update handler applied once per update id for the life of the case: a retry of an
+    update already applied, in this run or an earlier one, gets its first answer again."""
+
+    @functools.wraps(handler)
+    async def apply_once(self: CaseWorkflow, /, *args: P.args, **kwargs: P.kwargs) -> Answer:
+        earlier = self._answered_before()
+        # Patched: a history recorded before this check applied such a retry again; replay it so.
+        if earlier is not None and workflow.patched(ANSWER_RETRIES_PATCH):
+            return cast(Answer, self._answer_again(earlier))
+        answer = await handler(self, *args, **kwargs)
+        self._remember(answer)
+        return answer
+
+    return apply_once
+
+
+def unless_answered(
+    validator: Callable[Concatenate[CaseWorkflow, P], None],
+) -> Callable[Concatenate[CaseWorkflow, P], None]:
+    """A validator that lets a retry of an applied update through: the state it checked has moved
+    on (an acknowledged assignment cannot be acknowledged again), but the retry is answered, not
+    applied, and its caller must hear that it succeeded."""
+
+    @functools.wraps(validator)
+    def validate(self: CaseWorkflow, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        if self._answered_before() is None:
+            validator(self, *args, **kwargs)
+
+    return validate
 
 
 @workflow.defn
@@ -185,6 +233,50 @@ class CaseWorkflow:
                 )
                 del self.machine.outbox[: len(events)]
 
+    # --- each update applied once (see ANSWER_RETRIES_PATCH) ------------------------------------
+
+    def _answered_before(self) -> AnsweredUpdate | None:
+        info = workflow.current_update_info()
+        if info is None:
+            return None
+        return next((a for a in self.machine.state.answered if a.id == info.id), None)
+
+    def _remember(self, answer: CaseSnapshot | int) -> None:
+        info = workflow.current_update_info()
+        assert info is not None, "only update handlers remember their answers"
+        if isinstance(answer, CaseSnapshot):
+            change = CaseChange(
+                version=answer.version,
+                status=answer.status,
+                amount_recovered=answer.amount_recovered,
+                updated_at=answer.updated_at,
+                due_at=answer.due_at,
+                meeting_id=answer.meeting_id,
+                assignments=answer.assignments,
+            )
+            remembered = AnsweredUpdate(info.id, change=change)
+        else:
+            remembered = AnsweredUpdate(info.id, count=answer)
+        answered = self.machine.state.answered
+        answered.append(remembered)
+        del answered[:-ANSWERS_KEPT]
+
+    def _answer_again(self, earlier: AnsweredUpdate) -> CaseSnapshot | int:
+        if earlier.change is None:
+            assert earlier.count is not None
+            return earlier.count
+        change = earlier.change
+        return replace(
+            self.machine.snapshot(),
+            version=change.version,
+            status=change.status,
+            amount_recovered=change.amount_recovered,
+            updated_at=change.updated_at,
+            due_at=change.due_at,
+            meeting_id=change.meeting_id,
+            assignments=change.assignments,
+        )
+
     async def _apply(self, action: Callable[[], None]) -> CaseSnapshot:
         with rejecting():
             action()
@@ -208,6 +300,7 @@ class CaseWorkflow:
     # --- officer: routing -------------------------------------------------------------------
 
     @workflow.update
+    @applied_once
     async def route(self, cmd: RouteCommand) -> CaseSnapshot:
         request = self.machine.schedule_request(cmd.department, workflow.now())
         schedule = await self._schedule(request)
@@ -222,6 +315,7 @@ class CaseWorkflow:
         return await self._apply(route)
 
     @route.validator
+    @unless_answered
     def _validate_route(self, cmd: RouteCommand) -> None:
         with rejecting():
             self.machine.check_route(cmd.department, cmd.role)
@@ -229,41 +323,49 @@ class CaseWorkflow:
     # --- department actions ---------------------------------------------------------------
 
     @workflow.update
+    @applied_once
     async def acknowledge(self, cmd: DepartmentCommand) -> CaseSnapshot:
         return await self._apply(lambda: self.machine.acknowledge(cmd.actor, cmd.department, workflow.now()))
 
     @acknowledge.validator
+    @unless_answered
     def _validate_acknowledge(self, cmd: DepartmentCommand) -> None:
         with rejecting():
             self.machine.check_acknowledge(cmd.actor, cmd.department)
 
     @workflow.update
+    @applied_once
     async def return_assignment(self, cmd: TextCommand) -> CaseSnapshot:
         return await self._apply(
             lambda: self.machine.return_assignment(cmd.actor, cmd.department, cmd.text, workflow.now())
         )
 
     @return_assignment.validator
+    @unless_answered
     def _validate_return(self, cmd: TextCommand) -> None:
         with rejecting():
             self.machine.check_return(cmd.actor, cmd.department)
 
     @workflow.update
+    @applied_once
     async def report_progress(self, cmd: TextCommand) -> CaseSnapshot:
         return await self._apply(
             lambda: self.machine.report_progress(cmd.actor, cmd.department, cmd.text, workflow.now())
         )
 
     @report_progress.validator
+    @unless_answered
     def _validate_progress(self, cmd: TextCommand) -> None:
         with rejecting():
             self.machine.check_progress(cmd.actor, cmd.department)
 
     @workflow.update
+    @applied_once
     async def complete(self, cmd: TextCommand) -> CaseSnapshot:
         return await self._apply(lambda: self.machine.complete(cmd.actor, cmd.department, cmd.text, workflow.now()))
 
     @complete.validator
+    @unless_answered
     def _validate_complete(self, cmd: TextCommand) -> None:
         with rejecting():
             self.machine.check_complete(cmd.actor, cmd.department)
@@ -271,18 +373,21 @@ class CaseWorkflow:
     # --- extensions -----------------------------------------------------------------------
 
     @workflow.update
+    @applied_once
     async def request_extension(self, cmd: ExtensionCommand) -> CaseSnapshot:
         return await self._apply(
             lambda: self.machine.request_extension(cmd.actor, cmd.department, cmd.duration, cmd.reason, workflow.now())
         )
 
     @request_extension.validator
+    @unless_answered
     def _validate_request_extension(self, cmd: ExtensionCommand) -> None:
         with rejecting():
             self.machine.check_request_extension(cmd.actor, cmd.department)
             canonical_duration(cmd.duration)
 
     @workflow.update
+    @applied_once
     async def decide_extension(self, cmd: DecisionCommand) -> CaseSnapshot:
         schedule: Schedule | None = None
         if cmd.approved:
@@ -296,6 +401,7 @@ class CaseWorkflow:
         )
 
     @decide_extension.validator
+    @unless_answered
     def _validate_decide_extension(self, cmd: DecisionCommand) -> None:
         with rejecting():
             self.machine.check_decide_extension(cmd.department)
@@ -303,32 +409,38 @@ class CaseWorkflow:
     # --- suspension -----------------------------------------------------------------------
 
     @workflow.update
+    @applied_once
     async def suspend(self, cmd: SuspendCommand) -> CaseSnapshot:
         return await self._apply(
             lambda: self.machine.suspend(cmd.actor, cmd.department, cmd.reason, cmd.until_department, workflow.now())
         )
 
     @suspend.validator
+    @unless_answered
     def _validate_suspend(self, cmd: SuspendCommand) -> None:
         with rejecting():
             self.machine.check_suspend(cmd.actor, cmd.department, cmd.until_department)
 
     @workflow.update
+    @applied_once
     async def decide_suspension(self, cmd: DecisionCommand) -> CaseSnapshot:
         return await self._apply(
             lambda: self.machine.decide_suspension(cmd.actor, cmd.department, cmd.approved, workflow.now())
         )
 
     @decide_suspension.validator
+    @unless_answered
     def _validate_decide_suspension(self, cmd: DecisionCommand) -> None:
         with rejecting():
             self.machine.check_decide_suspension(cmd.department, cmd.approved)
 
     @workflow.update
+    @applied_once
     async def resume(self, cmd: DepartmentCommand) -> CaseSnapshot:
         return await self._apply(lambda: self.machine.resume(cmd.actor, cmd.department, workflow.now()))
 
     @resume.validator
+    @unless_answered
     def _validate_resume(self, cmd: DepartmentCommand) -> None:
         with rejecting():
             self.machine.check_resume(cmd.actor, cmd.department)
@@ -336,6 +448,7 @@ class CaseWorkflow:
     # --- officer: case actions ------------------------------------------------------------
 
     @workflow.update
+    @applied_once
     async def escalate(self, cmd: CaseTextCommand) -> CaseSnapshot:
         await self._apply(lambda: self.machine.escalate(cmd.actor, cmd.text, workflow.now()))
         # Answer with the meeting the case joined, when that is quick (it normally is).
@@ -347,37 +460,44 @@ class CaseWorkflow:
         return self.machine.snapshot()
 
     @escalate.validator
+    @unless_answered
     def _validate_escalate(self, cmd: CaseTextCommand) -> None:
         with rejecting():
             self.machine.check_escalate()
 
     @workflow.update
+    @applied_once
     async def resolve(self, cmd: ResolveCommand) -> CaseSnapshot:
         return await self._apply(
             lambda: self.machine.resolve(cmd.actor, cmd.summary, cmd.amount_recovered, workflow.now())
         )
 
     @resolve.validator
+    @unless_answered
     def _validate_resolve(self, cmd: ResolveCommand) -> None:
         with rejecting():
             self.machine.check_resolve()
 
     @workflow.update
+    @applied_once
     async def record_feedback(self, cmd: FeedbackCommand) -> CaseSnapshot:
         return await self._apply(
             lambda: self.machine.record_feedback(cmd.actor, cmd.satisfied, cmd.comment, workflow.now())
         )
 
     @record_feedback.validator
+    @unless_answered
     def _validate_feedback(self, cmd: FeedbackCommand) -> None:
         with rejecting():
             self.machine.check_feedback()
 
     @workflow.update
+    @applied_once
     async def withdraw(self, cmd: CaseTextCommand) -> CaseSnapshot:
         return await self._apply(lambda: self.machine.withdraw(cmd.actor, cmd.text, workflow.now()))
 
     @withdraw.validator
+    @unless_answered
     def _validate_withdraw(self, cmd: CaseTextCommand) -> None:
         with rejecting():
             self.machine.check_withdraw()
@@ -385,26 +505,31 @@ class CaseWorkflow:
     # --- the joint meeting seam -------------------------------------------------------------
 
     @workflow.update
+    @applied_once
     async def add_to_agenda(self, cmd: AgendaCommand) -> CaseSnapshot:
         return await self._apply(lambda: self.machine.add_to_agenda(cmd.actor, cmd.meeting_id, workflow.now()))
 
     @add_to_agenda.validator
+    @unless_answered
     def _validate_add_to_agenda(self, cmd: AgendaCommand) -> None:
         with rejecting():
             self.machine.check_add_to_agenda(cmd.meeting_id)
 
     @workflow.update
+    @applied_once
     async def leave_agenda(self, cmd: LeaveAgendaCommand) -> CaseSnapshot:
         return await self._apply(
             lambda: self.machine.leave_agenda(cmd.actor, cmd.meeting_id, cmd.reason, workflow.now())
         )
 
     @leave_agenda.validator
+    @unless_answered
     def _validate_leave_agenda(self, cmd: LeaveAgendaCommand) -> None:
         with rejecting():
             self.machine.check_leave_agenda(cmd.meeting_id)
 
     @workflow.update
+    @applied_once
     async def record_decision(self, cmd: MeetingDecisionCommand) -> CaseSnapshot:
         issued_at = workflow.now()
         schedules = {}
@@ -426,6 +551,7 @@ class CaseWorkflow:
         )
 
     @record_decision.validator
+    @unless_answered
     def _validate_record_decision(self, cmd: MeetingDecisionCommand) -> None:
         with rejecting():
             self.machine.check_record_decision(cmd.meeting_id, cmd.lead_department, cmd.assist_departments)
@@ -434,6 +560,7 @@ class CaseWorkflow:
     # --- calendar updates -----------------------------------------------------------------
 
     @workflow.update
+    @applied_once
     async def recompute_deadlines(self, actor: Actor) -> int:
         """Recompute provisional deadlines after the calendar gained data; returns how many moved."""
         moved = 0
