@@ -24,8 +24,8 @@ def department_rates(rows: list[DepartmentRates], t: Translator) -> Markup:
     """Two horizontal bars per department (on-time acknowledgement, on-time completion), 0–100%."""
     if not rows:
         return Markup(f'<p class="muted">{escape(t("dash.no_data"))}</p>')
-    label_w, bar_w, row_h = 150, 240, 56
-    width, height = label_w + bar_w + 60, 30 + row_h * len(rows)
+    label_w, bar_w, row_h = 170, 230, 56
+    width, height = label_w + bar_w + 60, 40 + row_h * len(rows)
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(t('dash.rates'))}</title>",
@@ -37,7 +37,7 @@ def department_rates(rows: list[DepartmentRates], t: Translator) -> Markup:
     for i, row in enumerate(rows):
         y = 30 + i * row_h
         name = t.department(row.department)
-        parts.append(f'<text x="0" y="{y + 14}" class="label">{escape(name[:12])}</text>')
+        parts.append(f'<text x="0" y="{y + 14}" class="label">{escape(name[:14])}</text>')
         parts.append(
             f'<text x="0" y="{y + 32}" class="sub">{escape(t("dash.open_overdue", open=row.open, overdue=row.overdue))}'
             "</text>"
@@ -93,7 +93,7 @@ def categories_by_week(weeks: list[date], series: dict[str, list[int]], t: Trans
             parts.append(
                 f'<text x="{x + step * 0.35:.1f}" y="{y - 3:.1f}" class="value" text-anchor="middle">{total[i]}</text>'
             )
-        if i % 2 == len(weeks) % 2 or i == len(weeks) - 1:
+        if (len(weeks) - 1 - i) % 2 == 0:
             parts.append(
                 f'<text x="{x + step * 0.35:.1f}" y="{top + plot_h + 14}" class="axis" '
                 f'text-anchor="middle">{monday:%m-%d}</text>'
