@@ -90,6 +90,13 @@ async def test_hr_lets_its_deadline_pass_and_the_case_escalates(web: WebStack) -
     await expect(first).to_have_attribute("data-case", web.shared["case_id"])
     await expect(first).to_have_class(re.compile("overdue"))
     await shoot(queue, "officer-queue")
+    # Search and filters narrow the list in place (HTMX), and the URL follows.
+    await queue.fill("#f-q", "没有这个词")
+    await expect(queue.locator("#queue-table")).to_contain_text("没有符合条件的个案")
+    await queue.fill("#f-q", "卸货")
+    await queue.select_option("#f-category", "work_injury")
+    await expect(queue.locator("#queue-table tbody tr")).to_have_count(1)
+    await expect(queue).to_have_url(re.compile(r"category=work_injury"))
     await queue.close()
 
 
@@ -135,6 +142,15 @@ async def test_leader_sees_it_on_the_agenda_and_decides(web: WebStack) -> None:
     officer = web.shared["officer_page"]
     await expect(officer.locator("#case-live .badge", has_text="办理中").first).to_be_visible()
     await expect(officer.locator(".assignment[data-department=hrss] .badge", has_text="挂牌督办")).to_be_visible()
+    # The agenda as a Word document, then the meeting closes and publishes its minutes.
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    agenda = await page.request.get(web.url(f"/meetings/{meeting_id}/agenda.docx"))
+    assert agenda.status == 200 and agenda.headers["content-type"] == docx
+    await page.click("#close-meeting")
+    await expect(page.locator("#meeting-status")).to_have_text("已闭会")
+    await expect(page.locator("#minutes")).to_contain_text("十个工作日内出具责任认定")
+    minutes = await page.request.get(web.url(f"/meetings/{meeting_id}/minutes.docx"))
+    assert minutes.status == 200 and minutes.headers["content-type"] == docx
     await page.close()
 
 

@@ -109,9 +109,9 @@ async def login(web: Web, session: SessionDep) -> Response:
             raise HTTPException(401)
         # The API's own login: the same users, the same refusal of the demo password outside dev.
         await api_auth.login(username, password, web.state, session)
-    except HTTPException:
-        form.message = web.t("login.failed")
-        return web.page("login.html", status_code=401, form=form)
+    except HTTPException as exc:  # 401, or 429 when the username is locked after repeated failures
+        form.message = web.t.both(str(exc.detail)) if exc.status_code == 429 else web.t("login.failed")
+        return web.page("login.html", status_code=exc.status_code if exc.status_code == 429 else 401, form=form)
     user = await session.get(User, username)
     response = web.redirect(safe_next(values.get("next"), HOME.get(user.role if user else "", "/cases")))
     web.sign_in(response, username)

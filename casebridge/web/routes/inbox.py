@@ -74,6 +74,7 @@ async def dashboard(web: Staff, session: SessionDep) -> Response:
 
 
 @router.get("/events")
-async def events(web: Staff) -> Response:
+async def events(web: Staff, session: SessionDep) -> Response:
     """Server-sent events for the signed-in user: the API's own stream, filtered the same way."""
+    await session.close()  # the user is known; an open stream must not hold a database connection
     return event_stream(web.request, web.staff, web.state)
