@@ -397,6 +397,10 @@ class Translator:
     def pick(self, zh: str, en: str) -> str:
         return en if self.en else zh
 
+    def paren(self, text: str) -> str:
+        """An aside in brackets: full-width in Chinese, ASCII after a space in English."""
+        return f" ({text})" if self.en else f"（{text}）"
+
     def both(self, text: str) -> str:
         """A "中文 / English" message from the API in this language."""
         zh, sep, en = text.partition(" / ")

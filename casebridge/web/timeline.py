@@ -31,7 +31,7 @@ def _detail(event: EventOut, t: Translator, local: Any) -> str:
     if data.get("department"):
         department = t.department(str(data["department"]))
         role = data.get("role")
-        parts.append(f"{department}（{t('role.' + role)}）" if role in ("lead", "assist") else department)
+        parts.append(department + t.paren(t("role." + role)) if role in ("lead", "assist") else department)
     if event.type == "assignment.issued":
         parts.append(f"{t('cd.ack')} {t('cd.due')} {local(_when(data.get('ack_due_at')))}")
         parts.append(f"{t('cd.resolve')} {t('cd.due')} {local(_when(data.get('due_at')))}")
