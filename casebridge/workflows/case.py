@@ -85,6 +85,14 @@ AGENDA_WAIT = timedelta(seconds=20)
 # few hundred is a wide margin; each costs 1.1-1.6 KB of carried state with 2-3 assignments
 # (about 300 KB in all, under the server's 512 KiB payload warning; the test checks it).
 ANSWER_RETRIES_PATCH = "answer-retried-updates"
+# Deadlines are computed by a local activity: in the worker that runs the workflow task, inside
+# that task, so routing a new case costs no trip through the server's matching service per
+# department. It only reads the calendar, so running it again after a lost task is harmless.
+# Projection stays an ordinary activity on purpose: it writes the read model, and a local
+# activity's writes would outlive a workflow task the server then discards (an update's
+# speculative task, a worker crash before completion) -- events the case never recorded, which
+# test_history_bounds's race found at once. Histories recorded before this replay as they ran.
+LOCAL_SCHEDULE_PATCH = "local-deadline-activity"
 ANSWERS_KEPT = 200
 
 
@@ -197,6 +205,13 @@ class CaseWorkflow:
         return args.case.created_by if args.case is not None else "system"
 
     async def _schedule(self, request: ScheduleRequest) -> Schedule:
+        if workflow.patched(LOCAL_SCHEDULE_PATCH):
+            return await workflow.execute_local_activity_method(
+                DeadlineActivities.compute_schedule,
+                request,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=SCHEDULE_RETRY,
+            )
         return await workflow.execute_activity_method(
             DeadlineActivities.compute_schedule,
             request,
