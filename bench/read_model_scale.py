@@ -10,13 +10,15 @@ count both — at each size:
 - overdue filter;
 - name search: a worker's name, and a common two-character word.
 
-p50 / p99 over ``--rm-runs`` runs (after warm-up) at each size, the statements' own times from
-SQLAlchemy's cursor events (page vs count), and the ratio p99 at the largest size / p99 at 10 k
+p50 / p99 over ``--rm-runs`` rounds (after warm-up; the probes take turns, so load from elsewhere
+on a shared machine hits them alike) at each size, the statements' own times from SQLAlchemy's
+cursor events (page vs count), and the ratio p99 at the largest size / p99 at the smallest
 (target ≤ 2×). At the largest size every statement is shown with EXPLAIN (ANALYZE, BUFFERS), with
-the same parameters the application bound; which prepared statements PostgreSQL ran with a generic
-plan is read from ``pg_prepared_statements``. Then candidate query shapes are measured beside the
-current ones on the same data, as evidence for the recommendations (nothing in the application is
-changed).
+the parameters the application bound; ``pg_prepared_statements`` says how often PostgreSQL ran
+each of the application's prepared statements with a generic plan, and where it did, the generic
+plan is shown too. Then candidate query shapes are measured beside the current ones on the same
+data, and list_cases again with ``plan_cache_mode=force_custom_plan`` on the connection, as
+evidence for the recommendations (nothing in the application is changed).
 
 The data: Chinese titles and descriptions built from a small vocabulary per category, worker names
 from common surnames and given-name characters, the shipped policy's routing (plus 5 % routed to
@@ -576,7 +578,7 @@ async def time_probes(
             clock.take()
             async with sessions() as session:
                 t0 = time.perf_counter()
-                _, matched[probe.key] = await queries.list_cases(session, probe.filters, 50, 0)
+                matched[probe.key] = (await queries.list_cases(session, probe.filters, 50, 0)).total
                 elapsed = time.perf_counter() - t0
             records = clock.take()
             if index < warmup:

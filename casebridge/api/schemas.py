@@ -7,7 +7,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StringConstraints,
+    model_serializer,
+)
 
 ALLOWED_CONTROLS = frozenset("\n\r\t")
 
@@ -167,7 +176,15 @@ class CaseOut(BaseModel):
 
 class CaseList(BaseModel):
     items: list[CaseOut]
-    total: int
+    total: int = Field(description="matching cases, exact up to 10 000")
+    total_capped: bool = Field(False, description="present (true) only when more than 10 000 match: total is 10 000")
+
+    @model_serializer(mode="wrap")
+    def _only_when_capped(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.total_capped:
+            data.pop("total_capped", None)  # the contract's {"items", "total"} when the count is exact
+        return data
 
 
 class EventOut(BaseModel):

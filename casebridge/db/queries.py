@@ -57,14 +57,30 @@ def _apply(statement: Select[_T], f: CaseFilter) -> Select[_T]:
     return statement.where(and_(*conditions)) if conditions else statement
 
 
-async def list_cases(session: AsyncSession, f: CaseFilter, limit: int, offset: int) -> tuple[list[Case], int]:
+# Lists count their matches up to this many and say "more" beyond it: an exact count of a million
+# open cases reads every one of them, and no one pages that far (bench/read_model_scale.py).
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class CasePage:
+    items: list[Case]
+    total: int  # matches, exact up to COUNT_CAP
+    total_capped: bool  # more than COUNT_CAP match; total is COUNT_CAP
+
+
+async def _counted(session: AsyncSession, f: CaseFilter, items: list[Case]) -> CasePage:
+    matches = _apply(select(Case.id), f).limit(COUNT_CAP + 1).subquery()
+    counted = int(await session.scalar(select(func.count()).select_from(matches)) or 0)
+    return CasePage(items, min(counted, COUNT_CAP), counted > COUNT_CAP)
+
+
+async def list_cases(session: AsyncSession, f: CaseFilter, limit: int, offset: int) -> CasePage:
     page = _apply(select(Case), f).order_by(Case.created_at.desc(), Case.id.desc()).limit(limit).offset(offset)
-    cases = list(await session.scalars(page))
-    total = await session.scalar(_apply(select(func.count()).select_from(Case), f))
-    return cases, int(total or 0)
+    return await _counted(session, f, list(await session.scalars(page)))
 
 
-async def list_by_urgency(session: AsyncSession, f: CaseFilter, limit: int, offset: int) -> tuple[list[Case], int]:
+async def list_by_urgency(session: AsyncSession, f: CaseFilter, limit: int, offset: int) -> CasePage:
     """The officer's queue: overdue first, then cases with a warning, then by the nearest deadline."""
     warned = (
         select(Assignment.case_id)
@@ -83,9 +99,7 @@ async def list_by_urgency(session: AsyncSession, f: CaseFilter, limit: int, offs
         .limit(limit)
         .offset(offset)
     )
-    cases = list(await session.scalars(page))
-    total = await session.scalar(_apply(select(func.count()).select_from(Case), f))
-    return cases, int(total or 0)
+    return await _counted(session, f, list(await session.scalars(page)))
 
 
 async def department_inbox(session: AsyncSession, department: str, limit: int = 200) -> list[tuple[Assignment, Case]]:

@@ -41,6 +41,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "common.optional": ("选填", "optional"),
     "common.saved": ("已完成：{what}", "Done: {what}"),
     "common.total": ("共 {n} 件", "{n} in all"),
+    "common.total_capped": ("超过 {n} 件", "more than {n}"),
     "common.back": ("返回", "Back"),
     # --- errors ---------------------------------------------------------------------------------
     "error.title": ("出错了", "Something went wrong"),

@@ -139,3 +139,24 @@ async def test_list_filters_and_search(api: Api) -> None:
     assert len(r.json()["items"]) == 1 and r.json()["total"] >= 1
     r = await api.client.get("/api/v1/cases", params={"limit": 0}, headers=officer)
     assert r.status_code == 422
+
+
+async def test_list_totals_are_exact_up_to_the_cap_and_say_so_beyond_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting every match of a million cases would read them all: the total is exact up to
+    COUNT_CAP, and beyond it the list says ``total_capped`` (absent while the count is exact)."""
+    from casebridge.db import queries
+
+    word = "封顶计数测试"
+    for i in range(3):
+        await api.create_case(courier_body(title=f"{word} {i}"))
+    params = {"q": word, "limit": 1}
+    exact = await api.client.get("/api/v1/cases", params=params, headers=api.auth("officer"))
+    assert exact.status_code == 200 and exact.json()["total"] == 3 and "total_capped" not in exact.json()
+
+    monkeypatch.setattr(queries, "COUNT_CAP", 2)
+    capped = await api.client.get("/api/v1/cases", params=params, headers=api.auth("officer"))
+    assert capped.status_code == 200
+    assert capped.json()["total"] == 2 and capped.json()["total_capped"] is True
+    assert len(capped.json()["items"]) == 1

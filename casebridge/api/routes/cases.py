@@ -216,9 +216,13 @@ async def list_cases(
         q=q.strip() if q else None,
         visible_to_department=user.department if user.role == "department" else None,
     )
-    cases, total = await queries.list_cases(session, filters, limit, offset)
-    assignments = await queries.assignments_for(session, [c.id for c in cases])
-    return CaseList(items=[case_out(c, assignments[c.id], user, state.tz) for c in cases], total=total)
+    page = await queries.list_cases(session, filters, limit, offset)
+    assignments = await queries.assignments_for(session, [c.id for c in page.items])
+    return CaseList(
+        items=[case_out(c, assignments[c.id], user, state.tz) for c in page.items],
+        total=page.total,
+        total_capped=page.total_capped,
+    )
 
 
 @router.get("/{case_id}", response_model=CaseOut, summary="One case")

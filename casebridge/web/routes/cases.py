@@ -45,9 +45,10 @@ async def queue(web: Staff, session: SessionDep) -> Response:
         q=(params.get("q") or "").strip()[:200] or None,
         visible_to_department=user.department if user.role == "department" else None,
     )
-    cases, total = await queries.list_by_urgency(session, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    assignments = await queries.assignments_for(session, [c.id for c in cases])
-    items = [case_out(c, assignments[c.id], user, web.state.tz) for c in cases]
+    found = await queries.list_by_urgency(session, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    assignments = await queries.assignments_for(session, [c.id for c in found.items])
+    items = [case_out(c, assignments[c.id], user, web.state.tz) for c in found.items]
+    total = found.total
     values = {"status": status, "category": filters.category or "", "department": filters.department or ""}
     values["q"] = filters.q or ""
     partial = web.request.headers.get("hx-target") == "queue-table"
@@ -55,6 +56,7 @@ async def queue(web: Staff, session: SessionDep) -> Response:
         "_queue_table.html" if partial else "queue.html",
         items=items,
         total=total,
+        total_capped=found.total_capped,
         page=page,
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
         filters=values,
