@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(default=100, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
     worker_db_pool_size: int = Field(default=10, ge=1)
+    # Workflows kept in memory between their tasks (the SDK's default). A case not cached is
+    # replayed from its history when its next deadline fires: memory is bounded by this number,
+    # not by the number of open cases.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
     # host:port where the worker serves Temporal SDK metrics for Prometheus; unset = off.
     worker_metrics_address: str | None = None
 

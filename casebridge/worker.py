@@ -35,6 +35,7 @@ def build_worker(client: Client, settings: Settings, activities: list[Callable[.
         activities=activities,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 
