@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -15,7 +15,10 @@ from casebridge.api.errors import ServiceUnavailable
 from casebridge.api.security import CurrentUserInfo, read_token
 from casebridge.api.state import AppState
 from casebridge.db.models import User
+from casebridge.db.session import is_unavailable
 from casebridge.domain.policy import Policy
+
+log = structlog.get_logger(__name__)
 
 bearer = HTTPBearer(auto_error=False, description="Bearer token from POST /api/v1/auth/token")
 
@@ -29,12 +32,24 @@ StateDep = Annotated[AppState, Depends(get_state)]
 
 
 async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
-    async with state.sessions() as session:
-        try:
-            yield session
-        except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
-            # Only a lost or refused connection is "unavailable"; any other error is a bug to see.
+    session = state.sessions()
+    try:
+        yield session
+    except Exception as exc:
+        # Only a database that cannot serve (refused, lost, shutting down) is "unavailable"; any
+        # other error is a bug to see.
+        if is_unavailable(exc):
             raise ServiceUnavailable("the database is unavailable") from exc
+        raise
+    finally:
+        try:
+            await session.close()
+        except Exception as exc:
+            # Giving back a connection the server has dropped fails; the pool discards it. The
+            # answer (often already sent) must not turn into a 500 or a cut connection for that.
+            if not is_unavailable(exc):
+                raise
+            log.info("database session closed on a lost connection", error=str(exc))
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
