@@ -68,6 +68,10 @@ PROJECTION_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
 )
+# One transaction of a few rows takes milliseconds; the timeout is how long a projection lost with
+# a killed worker holds up its case (and the action waiting on it) before it is retried elsewhere.
+# Only the options of the recorded commands change with it, which replay does not compare.
+PROJECTION_TIMEOUT = timedelta(seconds=10)
 PLACEMENT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -243,7 +247,7 @@ class CaseWorkflow:
                 await workflow.execute_activity_method(
                     ProjectionActivities.project_case,
                     ProjectionBatch(case=snapshot, events=events),
-                    start_to_close_timeout=timedelta(seconds=30),
+                    start_to_close_timeout=PROJECTION_TIMEOUT,
                     retry_policy=PROJECTION_RETRY,
                 )
                 del self.machine.outbox[: len(events)]

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         TopicCommand,
     )
     from casebridge.domain.model import Actor
-    from casebridge.workflows.case import rejecting
+    from casebridge.workflows.case import PROJECTION_TIMEOUT, rejecting
 
 PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 # A case that refuses the decision (withdrawn meanwhile, say) will refuse it again: do not retry.
@@ -90,7 +90,7 @@ class JointMeetingWorkflow:
                 await workflow.execute_activity_method(
                     MeetingActivities.project_meeting,
                     MeetingProjection(self.machine.snapshot(), events),
-                    start_to_close_timeout=timedelta(seconds=30),
+                    start_to_close_timeout=PROJECTION_TIMEOUT,
                     retry_policy=PROJECTION_RETRY,
                 )
                 del self.machine.outbox[: len(events)]

@@ -16,7 +16,7 @@ cases, and a deadline falls due while the broken part is down (``fault_urgent``:
   (503, a cut connection) is there at most once; none got a 500;
 * the deadline that fell due during the fault fired: ``assignment.overdue``, then the escalation.
 
-Time: the worker's test waits out the projection activity's 30 s start-to-close timeout (that is
+Time: the worker's test waits out the projection activity's 10 s start-to-close timeout (that is
 how Temporal learns an activity died with its worker); the others take a few seconds each.
 """
 
@@ -58,7 +58,7 @@ resolve_within = "1 hours"
 escalate_after_overdue = "1 seconds"
 """
 )
-# A projection lost with a killed worker is retried after its 30 s start-to-close timeout.
+# A projection lost with a killed worker is retried after its 10 s start-to-close timeout.
 CONVERGE = 60.0
 # How long the API may take to answer while PostgreSQL is down.
 PROMPT = 5.0
