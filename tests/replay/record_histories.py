@@ -1,8 +1,10 @@
 """Record the seed scenarios' workflow histories into tests/replay/histories/.
 
-Run it (``python -m tests.replay.record_histories [scenario ...]``) for a new scenario, or when a
-workflow change is meant to be incompatible and is guarded by ``workflow.patched``; otherwise the
-saved histories are what proves old cases still replay.
+Run it (``python -m tests.replay.record_histories [--prefix P] [scenario ...]``) for a new
+scenario, or after a workflow change guarded by ``workflow.patched``: record the scenarios again
+under a new prefix (``--prefix v2-``) and keep the old files, so the replay test proves both that
+cases started before the change still replay and that cases started after it do. Never overwrite
+a history that cases in production may have.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tests.support import running_worker
 HISTORIES = Path(__file__).parent / "histories"
 
 
-async def record(only: set[str]) -> None:
+async def record(only: set[str], prefix: str = "") -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="casebridge-record-"))
     with start_postgres(data_dir, free_port()) as pg:
         await upgrade_async(pg.url)
@@ -41,7 +43,7 @@ async def record(only: set[str]) -> None:
                     for index, handle in enumerate(handles):
                         suffix = f"-{index}" if index else ""
                         history = await handle.fetch_history()
-                        (HISTORIES / f"{name}{suffix}.json").write_text(history.to_json(), encoding="utf-8")
+                        (HISTORIES / f"{prefix}{name}{suffix}.json").write_text(history.to_json(), encoding="utf-8")
         finally:
             await env.shutdown()
             await engine.dispose()
@@ -50,4 +52,8 @@ async def record(only: set[str]) -> None:
 
 if __name__ == "__main__":
     # Names given: record only those scenarios (old histories must stay as they were recorded).
-    asyncio.run(record(set(sys.argv[1:])))
+    args = sys.argv[1:]
+    prefix = ""
+    if args[:1] == ["--prefix"] and len(args) > 1:
+        prefix, args = args[1], args[2:]
+    asyncio.run(record(set(args), prefix))
