@@ -4,9 +4,10 @@ mid-request. One stack serves the module; each test breaks one part and leaves t
 
 Before the faults the stack holds cases in every state (new, acknowledged with progress, suspended
 with an extension asked for, returned, escalated onto a meeting, withdrawn, resolved, closed), each
-with the deadlines its state leaves pending. Each fault hits a burst of concurrent actions on fresh
-cases, and a deadline falls due while the broken part is down (``fault_urgent``: acknowledge within
-3 s, escalate 1 s after). After each fault:
+with the deadlines its state leaves pending. Each fault hits concurrent actions on fresh cases (a
+burst, or for the servers' outages a stream that goes on until they are back), and a deadline
+falls due while the broken part is down (``fault_urgent``: acknowledge within 3 s, escalate 1 s
+after). After each fault:
 
 * every case, event and assignment is intact: a case nothing happened to is exactly as before
   (case, assignments, timeline), every timeline is gapless and the one from before the fault is a
@@ -22,12 +23,12 @@ how Temporal learns an activity died with its worker); the others take a few sec
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -254,21 +255,62 @@ class Action:
     note: str | None = None  # a progress note's text: unique, so it can be counted on the timeline
     key: str | None = None  # a case creation's Idempotency-Key
     outcome: int | str | None = None  # the HTTP status, or the name of the transport error
+    sent: float = 0.0  # time.monotonic() when it went out, and when it was answered
+    answered: float = 0.0
 
 
-@dataclass
 class Burst:
-    actions: list[Action]
-    futures: list[Future[None]]
-    pool: ThreadPoolExecutor
+    """Actions sent by ``threads`` clients, each taking the next one as soon as its last is
+    answered, until the source runs out or ``stop()`` is called."""
+
+    def __init__(self, w: World, source: Iterator[Action], threads: int, pause: float) -> None:
+        self.actions: list[Action] = []
+        self._source = source
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._answered = 0
+        self._threads = [threading.Thread(target=self._send_all, args=(w, pause), daemon=True) for _ in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def _next(self) -> Action | None:
+        with self._lock:
+            action = None if self._stopped.is_set() else next(self._source, None)
+            if action is not None:
+                self.actions.append(action)
+            return action
+
+    def _send_all(self, w: World, pause: float) -> None:
+        with httpx.Client(base_url=w.stack.base_url, timeout=90) as client:
+            while (action := self._next()) is not None:
+                headers = w.auth(action.user)
+                if action.key is not None:
+                    headers = {**headers, "Idempotency-Key": action.key}
+                action.sent = time.monotonic()
+                try:
+                    action.outcome = client.post(action.path, json=action.payload, headers=headers).status_code
+                except httpx.HTTPError as exc:
+                    action.outcome = type(exc).__name__
+                action.answered = time.monotonic()
+                with self._lock:
+                    self._answered += 1
+                time.sleep(pause)
 
     def done(self) -> int:
-        return sum(f.done() for f in self.futures)
+        return self._answered
+
+    def stop(self) -> None:
+        self._stopped.set()
 
     def finish(self, timeout: float = 120) -> None:
-        for future in self.futures:
-            future.result(timeout=timeout)
-        self.pool.shutdown()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        assert not any(t.is_alive() for t in self._threads), f"requests still unanswered after {timeout:.0f}s"
+
+    def across(self, began: float, ended: float) -> list[Action]:
+        """The actions that were waiting for an answer at some moment between the two instants."""
+        return [a for a in self.actions if a.sent < ended and a.answered > began]
 
     def outcomes(self) -> dict[int | str | None, int]:
         counts: dict[int | str | None, int] = {}
@@ -278,21 +320,14 @@ class Burst:
 
 
 def fire(w: World, actions: list[Action], threads: int = 6) -> Burst:
-    local = threading.local()
+    """These actions, as fast as ``threads`` clients send them."""
+    return Burst(w, iter(actions), threads, pause=0.0)
 
-    def send(action: Action) -> None:
-        if not hasattr(local, "client"):
-            local.client = httpx.Client(base_url=w.stack.base_url, timeout=90)
-        try:
-            headers = w.auth(action.user)
-            if action.key is not None:
-                headers = {**headers, "Idempotency-Key": action.key}
-            action.outcome = local.client.post(action.path, json=action.payload, headers=headers).status_code
-        except httpx.HTTPError as exc:
-            action.outcome = type(exc).__name__
 
-    pool = ThreadPoolExecutor(threads)
-    return Burst(actions, [pool.submit(send, a) for a in actions], pool)
+def stream(w: World, targets: list[str], threads: int = 6) -> Burst:
+    """Actions on the targets, without end until stopped, so they go on across a whole fault:
+    justice acknowledges each case, then hrss reports progress on each in turn."""
+    return Burst(w, iter(progress_and_acks(targets)), threads, pause=0.05)
 
 
 def burst_targets(w: World, count: int) -> list[str]:
@@ -306,17 +341,17 @@ def burst_targets(w: World, count: int) -> list[str]:
     return ids
 
 
-def progress_and_acks(targets: list[str], notes_per_case: int) -> list[Action]:
+def progress_and_acks(targets: list[str], notes_per_case: int | None = None) -> Iterator[Action]:
+    """Justice acknowledges each case, then hrss reports progress on each in turn (so every case
+    has actions in flight at any moment): ``notes_per_case`` rounds, or without end."""
     tag = uuid.uuid4().hex[:6]
-    actions = []
     for cid in targets:
-        base = f"/api/v1/cases/{cid}/assignments"
-        actions.append(Action(cid, "justice", f"{base}/justice/acknowledge", None))
-        for i in range(notes_per_case):
+        yield Action(cid, "justice", f"/api/v1/cases/{cid}/assignments/justice/acknowledge", None)
+    rounds = itertools.count() if notes_per_case is None else range(notes_per_case)
+    for i in rounds:
+        for cid in targets:
             note = f"进展 {tag}-{cid}-{i}"
-            actions.append(Action(cid, "hrss", f"{base}/hrss/progress", {"note": note}, note=note))
-    # Interleave the cases, so every case has actions in flight at any moment.
-    return sorted(actions, key=lambda a: (int(a.note.rsplit("-", 1)[1]) if a.note else -1, a.case_id))
+            yield Action(cid, "hrss", f"/api/v1/cases/{cid}/assignments/hrss/progress", {"note": note}, note=note)
 
 
 def assert_each_applied_once_at_most(w: World, burst: Burst, after: Snapshot, allowed_errors: set[int | str]) -> None:
@@ -385,7 +420,7 @@ def test_worker_sigkilled_while_projections_run(world: World) -> None:
     # they are certainly running when the worker dies. The other two cases' actions flow meanwhile.
     with RowLock(w.stack.pg.dsn(), targets[:2]) as lock:
         urgent, due = urgent_case(w)
-        burst = fire(w, progress_and_acks(targets, notes_per_case=4))
+        burst = fire(w, list(progress_and_acks(targets, notes_per_case=4)))
         wait_for(lambda: lock_waiters(w.stack.pg) >= 2 and burst.done() >= 4, "projections wait on the lock", 20)
         w.stack.kill("worker")
         lock.release()
@@ -401,9 +436,10 @@ def test_postgres_stopped_and_started_while_in_use(world: World) -> None:
     before = snapshot(w)
     targets = burst_targets(w, 3)
     urgent, due = urgent_case(w)
-    with EventStream(w) as stream:
-        burst = fire(w, progress_and_acks(targets, notes_per_case=4))
-        wait_for(lambda: burst.done() >= 3, "the burst is under way", 20)
+    with EventStream(w) as subscriber:
+        actions = stream(w, targets)  # before, during and after the outage
+        wait_for(lambda: actions.done() >= 3, "the actions are under way", 20)
+        down = time.monotonic()
         w.stack.stop_postgres()
         try:
             with w.stack.client() as c:
@@ -415,18 +451,22 @@ def test_postgres_stopped_and_started_while_in_use(world: World) -> None:
             until(due + 0.5)  # the deadline falls due while the database is down
         finally:
             w.stack.start_postgres()
+        up = time.monotonic()
+        w.stack.wait_ready()
+        actions.stop()
+        actions.finish()
         assert read[0] == 503 and read[1] < PROMPT, f"a read while PostgreSQL is down: {read}"
         assert write[0] == 503 and write[1] < PROMPT, f"an action while PostgreSQL is down: {write}"
         assert ready.status_code == 503 and ready.json()["checks"]["database"] is False
-        burst.finish()
-        w.stack.wait_ready()
-        after = recovered(w, before, burst, urgent, allowed_errors={503})
+        # Whether they waited it out (200) or were refused (503) depends on where the outage found them.
+        assert actions.across(down, up), "no action met the outage"
+        after = recovered(w, before, actions, urgent, allowed_errors={503})
         notes = [e["data"].get("note") for e in after[targets[0]][1]]
         assert "数据库停机时的进展" not in notes, "an action refused with 503 must not happen"
         # A subscriber connected before the outage gets the events recorded after it.
         with w.stack.client() as c:
             w.act(c, "hrss", f"/api/v1/cases/{targets[1]}/assignments/hrss/progress", {"note": "恢复后的进展"})
-        wait_for(lambda: stream.saw(targets[1], "恢复后的进展"), "the event stream delivers after the outage", 20)
+        wait_for(lambda: subscriber.saw(targets[1], "恢复后的进展"), "the event stream delivers after the outage", 20)
 
 
 def test_temporal_sigkilled_and_restarted_while_in_use(world: World) -> None:
@@ -434,8 +474,9 @@ def test_temporal_sigkilled_and_restarted_while_in_use(world: World) -> None:
     before = snapshot(w)
     targets = burst_targets(w, 3)
     urgent, due = urgent_case(w)
-    burst = fire(w, progress_and_acks(targets, notes_per_case=4))
-    wait_for(lambda: burst.done() >= 3, "the burst is under way", 20)
+    actions = stream(w, targets)  # before, during and after the outage
+    wait_for(lambda: actions.done() >= 3, "the actions are under way", 20)
+    down = time.monotonic()
     w.stack.kill_temporal()
     try:
         with w.stack.client() as c:
@@ -443,10 +484,13 @@ def test_temporal_sigkilled_and_restarted_while_in_use(world: World) -> None:
         until(due + 0.5)  # the deadline falls due while the server is down
     finally:
         w.stack.start_temporal()
-    assert read[0] == 200, f"reads come from PostgreSQL and keep working: {read}"
-    burst.finish()
+    up = time.monotonic()
     w.stack.wait_ready()  # the worker and the API found the server again by themselves
-    recovered(w, before, burst, urgent, allowed_errors={503})
+    actions.stop()
+    actions.finish()
+    assert read[0] == 200, f"reads come from PostgreSQL and keep working: {read}"
+    assert actions.across(down, up), "no action met the outage"
+    recovered(w, before, actions, urgent, allowed_errors={503})
     with w.stack.client() as c:  # and the cases work as before
         w.act(c, "hrss", f"/api/v1/cases/{targets[0]}/assignments/hrss/complete", {"outcome": "已办结"})
 
@@ -456,7 +500,7 @@ def test_api_sigkilled_mid_request(world: World) -> None:
     before = snapshot(w)
     targets = burst_targets(w, 3)
     urgent, _ = urgent_case(w)
-    actions = progress_and_acks(targets, notes_per_case=6)
+    actions = list(progress_and_acks(targets, notes_per_case=6))
     # New cases with an Idempotency-Key among the rest: a client cut off retries with its key.
     keys = [f"fault-{uuid.uuid4().hex}" for _ in range(4)]
     creations = [Action(new_case_id("officer", k), "officer", "/api/v1/cases", body(title=k), key=k) for k in keys]
