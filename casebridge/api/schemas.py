@@ -176,8 +176,8 @@ class CaseOut(BaseModel):
 
 class CaseList(BaseModel):
     items: list[CaseOut]
-    total: int = Field(description="matching cases, exact up to 10 000")
-    total_capped: bool = Field(False, description="present (true) only when more than 10 000 match: total is 10 000")
+    total: int = Field(description="matching cases, exact up to 1 000")
+    total_capped: bool = Field(False, description="present (true) only when more than 1 000 match: total is 1 000")
 
     @model_serializer(mode="wrap")
     def _only_when_capped(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
