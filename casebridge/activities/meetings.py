@@ -260,7 +260,7 @@ class MeetingActivities:
             placed = await self.place_on_agenda(PlaceRequest(item.case_id, item.reason, carried_from=meeting.id))
             try:
                 await client.get_workflow_handle(item.case_id).execute_update(
-                    "add_to_agenda", AgendaCommand(SYSTEM, placed)
+                    "add_to_agenda", AgendaCommand(SYSTEM, placed), id=_update_id(item.case_id)
                 )
             except WorkflowUpdateFailedError as exc:  # withdrawn meanwhile: nothing to carry
                 log.warning("carry over skipped", case_id=item.case_id, error=str(exc.cause))
@@ -297,7 +297,7 @@ class MeetingActivities:
 
     async def _case_update(self, case_id: str, update: str, command: object) -> None:
         try:
-            await self._client().get_workflow_handle(case_id).execute_update(update, command)
+            await self._client().get_workflow_handle(case_id).execute_update(update, command, id=_update_id(update))
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError):
@@ -310,6 +310,15 @@ class MeetingActivities:
             # Retrying cannot bring a closed workflow back: say so at once, by name.
             zh, en = "个案已结束，无法执行会议决定", f"case {case_id} is no longer running"
             raise ApplicationError(f"{zh} / {en}", zh, en, type=CASE_NOT_RUNNING, non_retryable=True) from exc
+
+
+def _update_id(key: str) -> str:
+    """The same update id on every attempt of this activity: when an attempt's update reached the
+    case but its answer was lost (a timeout, a killed worker), the retry is answered by the case
+    with what it answered the first time (CaseWorkflow.applied_once), not applied again or refused
+    as no longer valid."""
+    info = activity.info()
+    return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}/{key}"
 
 
 async def _running(client: Client, case_id: str) -> bool:
