@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import sys
@@ -89,24 +90,47 @@ def start_temporal(
     else:
         ensure_port_free(ui_port, "the Temporal web UI", "CASEBRIDGE_TEMPORAL_UI_PORT")
         argv += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
-    proc = spawn(
-        "temporal",
-        argv,
-        data_dir,
-        stop_signal=signal.SIGTERM,
-        stop_timeout=20.0,
-        cwd=data_dir,
-        cls=EmbeddedTemporal,
-        port=port,
-        ui_port=ui_port,
-        namespace=namespace,
-    )
-    try:
-        wait_for_temporal(proc.address, namespace, timeout=timeout, retention=retention, server=proc)
-    except BaseException:
-        proc.stop()
-        raise
-    return proc
+    for attempt in range(1, STARTS + 1):
+        proc = spawn(
+            "temporal",
+            argv,
+            data_dir,
+            stop_signal=signal.SIGTERM,
+            stop_timeout=20.0,
+            cwd=data_dir,
+            cls=EmbeddedTemporal,
+            port=port,
+            ui_port=ui_port,
+            namespace=namespace,
+        )
+        try:
+            wait_for_temporal(proc.address, namespace, timeout=timeout, retention=retention, server=proc)
+            return proc
+        except StartupError as exc:
+            proc.stop()
+            taken = lost_port_race(str(exc), {port, ui_port})
+            if taken is None or attempt == STARTS:
+                raise
+            sys.stderr.write(f"Temporal could not bind port {taken}, one it chose itself; starting it again\n")
+        except BaseException:
+            proc.stop()
+            raise
+    raise AssertionError("unreachable")
+
+
+# The dev server picks free ports of its own (HTTP API, internal services) after we have checked
+# ours; another process can take one in between. That is worth another start, a few times.
+STARTS = 3
+BIND_FAILED = re.compile(r"listen tcp [^ ]*:(\d+): bind: address already in use")
+
+
+def lost_port_race(error: str, ours: set[int | None]) -> int | None:
+    """The port the dev server could not bind, when it is one it chose itself (not ours)."""
+    found = BIND_FAILED.findall(error)
+    if not found:
+        return None
+    taken = int(found[-1])
+    return None if taken in ours else taken
 
 
 def wait_for_temporal(

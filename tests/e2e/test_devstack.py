@@ -276,3 +276,12 @@ def test_supervisor_runs_the_stack_and_stops_it_in_order(data_dir: Path) -> None
     stops = [line.split()[1] for line in second.lines if line.startswith("stopping ") and "..." in line]
     assert stops == ["api", "worker", "temporal", "postgres"], second.output
     assert list((data_dir / "run").glob("*.pid")) == []
+
+
+def test_a_port_the_dev_server_chose_itself_is_a_race_worth_another_start() -> None:
+    from casebridge.devstack.temporal import lost_port_race
+
+    fatal = '{"level":"FATAL","message":"listen tcp 127.0.0.1:%d: bind: address already in use"}'
+    assert lost_port_race("exited with code 1\n" + fatal % 36369, {35067, 35068}) == 36369
+    assert lost_port_race("exited with code 1\n" + fatal % 35067, {35067, None}) is None, "ours: say so, stop"
+    assert lost_port_race("exited with code 1: no such file", {35067}) is None
