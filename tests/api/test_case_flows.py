@@ -160,3 +160,22 @@ async def test_list_totals_are_exact_up_to_the_cap_and_say_so_beyond_it(
     assert capped.status_code == 200
     assert capped.json()["total"] == 2 and capped.json()["total_capped"] is True
     assert len(capped.json()["items"]) == 1
+
+
+async def test_an_action_retried_with_its_idempotency_key_is_applied_once(api: Api) -> None:
+    case = await api.create_case(courier_body(title="重试签收"))
+    path = f"/api/v1/cases/{case['id']}/assignments/hrss/acknowledge"
+    key = {"Idempotency-Key": "ack-7f3a", **api.auth("hrss")}
+    first = await api.client.post(path, headers=key)
+    retry = await api.client.post(path, headers=key)
+    assert first.status_code == retry.status_code == 200, retry.text
+    assert retry.json()["assignments"] == first.json()["assignments"]
+    # The same key on another action is another action.
+    note = await api.client.post(
+        f"/api/v1/cases/{case['id']}/assignments/hrss/progress", json={"note": "已联系用人单位"}, headers=key
+    )
+    assert note.status_code == 200, note.text
+    # Without a key a second acknowledgement is what it is: not valid any more.
+    assert (await api.post(path, "hrss")).status_code == 409
+    types = [e["type"] for e in await events(api, case["id"])]
+    assert types.count("assignment.acknowledged") == 1 and types.count("assignment.progress_reported") == 1, types

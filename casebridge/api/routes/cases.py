@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -92,6 +93,38 @@ async def visible_case(session: SessionDep, case_id: str, user: CurrentUserInfo)
     return case
 
 
+# An action retried with the same Idempotency-Key (after a timeout, a 503 or a cut connection) is
+# the same Temporal update id: the case answers it with its first answer instead of applying the
+# action again (CaseWorkflow.applied_once, across continue-as-new too). Scoped by case, action and
+# user, so one key cannot stand for two different actions.
+_action_key: ContextVar[str | None] = ContextVar("action_idempotency_key", default=None)
+
+
+async def remember_action_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            pattern=r"^[\x21-\x7e]+$",
+            description="retry an action safely: the same key applies it at most once",
+        ),
+    ] = None,
+) -> None:
+    _action_key.set(idempotency_key)
+
+
+ACTION_KEY = Depends(remember_action_key)
+
+
+def action_update_id(case_id: str, update: Any, user: CurrentUserInfo) -> str | None:
+    key = _action_key.get()
+    if key is None:
+        return None
+    name = getattr(update, "__name__", str(update))
+    digest = hashlib.sha256(f"{case_id}\0{name}\0{user.username}\0{key}".encode()).hexdigest()[:32]
+    return f"action-{digest}"
+
+
 async def run_update(
     state: StateDep,
     session: SessionDep,
@@ -106,7 +139,10 @@ async def run_update(
         raise InvalidTransition(f"个案已{'结案' if case.status == 'closed' else '撤回'}", f"the case is {case.status}")
     await session.rollback()  # give the connection back while the workflow works
     handle: WorkflowHandle[Any, Any] = temporal.get_workflow_handle(case_id)
-    await within(UPDATE_TIMEOUT.total_seconds(), handle.execute_update(update, cmd, rpc_timeout=UPDATE_TIMEOUT))
+    update_id = action_update_id(case_id, update, user)
+    await within(
+        UPDATE_TIMEOUT.total_seconds(), handle.execute_update(update, cmd, id=update_id, rpc_timeout=UPDATE_TIMEOUT)
+    )
     return await render(state, session, case_id, user)
 
 
@@ -240,7 +276,12 @@ async def case_events(case_id: str, user: CurrentUser, state: StateDep, session:
 # --- officer actions -----------------------------------------------------------------------
 
 
-@router.post("/{case_id}/assignments", response_model=CaseOut, summary="Route (or re-route) to a department")
+@router.post(
+    "/{case_id}/assignments",
+    response_model=CaseOut,
+    dependencies=[ACTION_KEY],
+    summary="Route (or re-route) to a department",
+)
 async def route(
     case_id: str, body: RouteIn, user: Officer, state: StateDep, session: SessionDep, temporal: TemporalDep
 ) -> CaseOut:
@@ -248,7 +289,9 @@ async def route(
     return await run_update(state, session, temporal, user, case_id, CaseWorkflow.route, cmd)
 
 
-@router.post("/{case_id}/escalate", response_model=CaseOut, summary="Escalate to the joint meeting")
+@router.post(
+    "/{case_id}/escalate", response_model=CaseOut, dependencies=[ACTION_KEY], summary="Escalate to the joint meeting"
+)
 async def escalate(
     case_id: str, body: ReasonIn, user: Officer, state: StateDep, session: SessionDep, temporal: TemporalDep
 ) -> CaseOut:
@@ -256,7 +299,7 @@ async def escalate(
     return await run_update(state, session, temporal, user, case_id, CaseWorkflow.escalate, cmd)
 
 
-@router.post("/{case_id}/resolve", response_model=CaseOut, summary="Resolve the case (办结)")
+@router.post("/{case_id}/resolve", response_model=CaseOut, dependencies=[ACTION_KEY], summary="Resolve the case (办结)")
 async def resolve(
     case_id: str, body: ResolveIn, user: Officer, state: StateDep, session: SessionDep, temporal: TemporalDep
 ) -> CaseOut:
@@ -265,7 +308,12 @@ async def resolve(
     return await run_update(state, session, temporal, user, case_id, CaseWorkflow.resolve, cmd)
 
 
-@router.post("/{case_id}/feedback", response_model=CaseOut, summary="Record the worker's feedback (回访)")
+@router.post(
+    "/{case_id}/feedback",
+    response_model=CaseOut,
+    dependencies=[ACTION_KEY],
+    summary="Record the worker's feedback (回访)",
+)
 async def feedback(
     case_id: str, body: FeedbackIn, user: Officer, state: StateDep, session: SessionDep, temporal: TemporalDep
 ) -> CaseOut:
@@ -273,7 +321,9 @@ async def feedback(
     return await run_update(state, session, temporal, user, case_id, CaseWorkflow.record_feedback, cmd)
 
 
-@router.post("/{case_id}/withdraw", response_model=CaseOut, summary="Withdraw the case (撤回)")
+@router.post(
+    "/{case_id}/withdraw", response_model=CaseOut, dependencies=[ACTION_KEY], summary="Withdraw the case (撤回)"
+)
 async def withdraw(
     case_id: str, body: ReasonIn, user: Officer, state: StateDep, session: SessionDep, temporal: TemporalDep
 ) -> CaseOut:
@@ -281,7 +331,9 @@ async def withdraw(
     return await run_update(state, session, temporal, user, case_id, CaseWorkflow.withdraw, cmd)
 
 
-@router.post("/{case_id}/assignments/{department}/extension/decision", response_model=CaseOut)
+@router.post(
+    "/{case_id}/assignments/{department}/extension/decision", response_model=CaseOut, dependencies=[ACTION_KEY]
+)
 async def decide_extension(
     case_id: str,
     department: str,
@@ -295,7 +347,7 @@ async def decide_extension(
     return await run_update(state, session, temporal, user, case_id, CaseWorkflow.decide_extension, cmd)
 
 
-@router.post("/{case_id}/assignments/{department}/suspend/decision", response_model=CaseOut)
+@router.post("/{case_id}/assignments/{department}/suspend/decision", response_model=CaseOut, dependencies=[ACTION_KEY])
 async def decide_suspension(
     case_id: str,
     department: str,
@@ -328,7 +380,12 @@ async def department_update(
     return await run_update(state, session, temporal, user, case_id, update, cmd)
 
 
-@router.post("/{case_id}/assignments/{department}/acknowledge", response_model=CaseOut, summary="Acknowledge (签收)")
+@router.post(
+    "/{case_id}/assignments/{department}/acknowledge",
+    response_model=CaseOut,
+    dependencies=[ACTION_KEY],
+    summary="Acknowledge (签收)",
+)
 async def acknowledge(
     case_id: str, department: str, user: CurrentUser, state: StateDep, session: SessionDep, temporal: TemporalDep
 ) -> CaseOut:
@@ -336,7 +393,12 @@ async def acknowledge(
     return await department_update(state, session, temporal, user, case_id, department, CaseWorkflow.acknowledge, cmd)
 
 
-@router.post("/{case_id}/assignments/{department}/return", response_model=CaseOut, summary="Return (退回)")
+@router.post(
+    "/{case_id}/assignments/{department}/return",
+    response_model=CaseOut,
+    dependencies=[ACTION_KEY],
+    summary="Return (退回)",
+)
 async def return_assignment(
     case_id: str,
     department: str,
@@ -351,7 +413,12 @@ async def return_assignment(
     return await department_update(state, session, temporal, user, case_id, department, update, cmd)
 
 
-@router.post("/{case_id}/assignments/{department}/progress", response_model=CaseOut, summary="Report progress")
+@router.post(
+    "/{case_id}/assignments/{department}/progress",
+    response_model=CaseOut,
+    dependencies=[ACTION_KEY],
+    summary="Report progress",
+)
 async def progress(
     case_id: str,
     department: str,
@@ -366,7 +433,12 @@ async def progress(
     return await department_update(state, session, temporal, user, case_id, department, update, cmd)
 
 
-@router.post("/{case_id}/assignments/{department}/extension", response_model=CaseOut, summary="Request an extension")
+@router.post(
+    "/{case_id}/assignments/{department}/extension",
+    response_model=CaseOut,
+    dependencies=[ACTION_KEY],
+    summary="Request an extension",
+)
 async def request_extension(
     case_id: str,
     department: str,
@@ -381,7 +453,12 @@ async def request_extension(
     return await department_update(state, session, temporal, user, case_id, department, update, cmd)
 
 
-@router.post("/{case_id}/assignments/{department}/complete", response_model=CaseOut, summary="Complete (办结)")
+@router.post(
+    "/{case_id}/assignments/{department}/complete",
+    response_model=CaseOut,
+    dependencies=[ACTION_KEY],
+    summary="Complete (办结)",
+)
 async def complete(
     case_id: str,
     department: str,
@@ -398,6 +475,7 @@ async def complete(
 @router.post(
     "/{case_id}/assignments/{department}/suspend",
     response_model=CaseOut,
+    dependencies=[ACTION_KEY],
     summary="Suspend the clock (时限中止): at once from the officer, a request from the department",
 )
 async def suspend(
@@ -415,7 +493,12 @@ async def suspend(
     )
 
 
-@router.post("/{case_id}/assignments/{department}/resume", response_model=CaseOut, summary="Resume the clock")
+@router.post(
+    "/{case_id}/assignments/{department}/resume",
+    response_model=CaseOut,
+    dependencies=[ACTION_KEY],
+    summary="Resume the clock",
+)
 async def resume(
     case_id: str, department: str, user: CurrentUser, state: StateDep, session: SessionDep, temporal: TemporalDep
 ) -> CaseOut:
