@@ -40,7 +40,6 @@ import contextlib
 import dataclasses
 import functools
 import inspect
-import json
 import math
 import os
 import random
@@ -55,6 +54,7 @@ from typing import Any
 
 import asyncpg
 import psutil
+from common import percentile, run_module, target
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -138,17 +138,6 @@ def say(message: str) -> None:
     print(f"[{NAME}] {message}", flush=True)
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (q in 0..100)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def stats(values: Sequence[float]) -> dict[str, float]:
     return {
         "p50_s": round(percentile(values, 50), 3),
@@ -157,12 +146,6 @@ def stats(values: Sequence[float]) -> dict[str, float]:
         "min_s": round(min(values), 3) if values else math.nan,
         "n": len(values),
     }
-
-
-def target(name: str, value: float, op: str, threshold: float) -> dict[str, Any]:
-    """A pass/fail figure in the shape bench/run_all.py summarises."""
-    met = value >= threshold if op == ">=" else value <= threshold
-    return {"name": name, "value": round(value, 3), "op": op, "threshold": threshold, "met": bool(met)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -735,19 +718,4 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--large", action="store_true", help="100 000 open cases")
-    parser.add_argument("--keep-data", action="store_true", help="keep the temporary data dir afterwards")
-    parser.add_argument(
-        "--temporal-config",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an extra dynamic-config value for the dev server (repeatable)",
-    )
-    add_arguments(parser)
-    figures = asyncio.run(main(parser.parse_args()))
-    results = Path(__file__).resolve().parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / f"{NAME}.json").write_text(json.dumps(figures, ensure_ascii=False, indent=2, default=str) + "\n")
-    print(f"\nwritten: bench/results/{NAME}.json")
+    run_module(NAME, add_arguments, main, __doc__)

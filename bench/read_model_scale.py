@@ -43,7 +43,6 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -51,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from common import percentile, run_module, target
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -92,17 +92,6 @@ PROBES = [
 
 def say(message: str) -> None:
     print(f"[{NAME}] {message}", flush=True)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (q in 0..100)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -789,12 +778,6 @@ async def custom_plans_only(url: str, runs: int) -> dict[str, Any]:
 # --- the benchmark -----------------------------------------------------------------------------
 
 
-def target(name: str, value: float, op: str, threshold: float) -> dict[str, Any]:
-    """A pass/fail figure in the shape bench/run_all.py summarises."""
-    met = value >= threshold if op == ">=" else value <= threshold
-    return {"name": name, "value": round(value, 3), "op": op, "threshold": threshold, "met": bool(met)}
-
-
 def quotient(a: float, b: float) -> float | None:
     return round(a / b, 2) if b else None
 
@@ -1002,12 +985,4 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--large", action="store_true", help="also 1 000 000 cases")
-    parser.add_argument("--keep-data", action="store_true", help="keep the temporary data dir afterwards")
-    add_arguments(parser)
-    figures = asyncio.run(main(parser.parse_args()))
-    results = Path(__file__).resolve().parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / f"{NAME}.json").write_text(json.dumps(figures, ensure_ascii=False, indent=2, default=str) + "\n")
-    print(f"\nwritten: bench/results/{NAME}.json")
+    run_module(NAME, add_arguments, main, __doc__)
