@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from casebridge.activities.meetings import CaseDecisionRequest, MeetingActivities
+from casebridge.calendar_source import load_calendar
 from casebridge.domain.model import CaseTextCommand
 from casebridge.workflows import CaseWorkflow
 from tests.support import OFFICER, SHANGHAI, courier, default_policy, new_case_id, running_worker
@@ -32,7 +33,7 @@ async def test_a_retried_decision_attempt_gets_the_first_answer(
             cases.task_queue,
             policy.meeting_interval,
             {code: d.name for code, d in policy.departments.items()},
-            lambda: None,  # type: ignore[arg-type,return-value]  # the calendar is not read here
+            lambda: load_calendar(None),
             SHANGHAI,
         )
         request = CaseDecisionRequest(
